@@ -1,0 +1,116 @@
+// backend/ort/binding.ts — the one adapter over onnxruntime-node's internal, synchronous native binding.
+//
+// The public `InferenceSession.run` of onnxruntime-node is async only because it wraps the native
+// `run` in setImmediate; the eager autograd needs the value now, so we call the native session
+// directly. That is internal API (`onnxruntime-node/dist/binding`), so it is reached only here,
+// pinned to one version, and binding.test.ts fails loudly if its shape changes.
+//
+// Data movement (read from the 1.30.0 sources, js/node/src/tensor_helper.cc, and checked by tests):
+// - a feed is any object {type, dims, data, location:'cpu'}; the native side wraps the typed
+//   array's own memory in an OrtValue (no copy);
+// - a non-null fetch is used as a preallocated output, so ORT writes straight into `out`.
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { TsloraError } from '../../errors.js';
+
+/** The onnxruntime-node version whose internal binding this adapter was written against. */
+export const ORT_NODE_VERSION = '1.30.0';
+
+/** A float32 tensor as the native binding reads it (duck-typed; no onnxruntime-common object needed). */
+export interface NativeTensor {
+  type: 'float32';
+  dims: number[];
+  data: Float32Array;
+  location: 'cpu';
+}
+
+/** The native InferenceSession of onnxruntime-node 1.30.0 (js/node/src/inference_session_wrap.cc). */
+export interface NativeSession {
+  loadModel(buffer: ArrayBuffer, byteOffset: number, byteLength: number, options: object): void;
+  run(
+    feeds: Record<string, NativeTensor>,
+    fetches: Record<string, NativeTensor | null>,
+    options: object,
+  ): Record<string, { data: unknown; dims: readonly number[] }>;
+  dispose(): void;
+}
+
+interface BindingModule {
+  binding: { InferenceSession: new () => NativeSession };
+  initOrt: () => void;
+}
+
+let loaded: BindingModule | undefined;
+
+function apiChanged(what: string, cause?: unknown): TsloraError {
+  return new TsloraError(`ort backend: onnxruntime-node/dist/binding no longer matches what tslora expects: ${what}`, {
+    hint: `install onnxruntime-node@${ORT_NODE_VERSION} exactly, or use the 'ts' backend (setBackend('ts'))`,
+    exitCode: 1,
+    cause,
+  });
+}
+
+/**
+ * Loads and initialises the native binding once. Throws TsloraError if onnxruntime-node is missing,
+ * is not version 1.30.0, or its internal binding does not have the expected shape.
+ */
+export function loadBinding(): BindingModule {
+  if (loaded) return loaded;
+  const require = createRequire(import.meta.url);
+  let version: string;
+  let mod: Partial<BindingModule>;
+  try {
+    version = (require('onnxruntime-node/package.json') as { version: string }).version;
+    mod = require('onnxruntime-node/dist/binding') as Partial<BindingModule>;
+  } catch (cause) {
+    throw new TsloraError('ort backend: cannot load onnxruntime-node', {
+      hint: `install onnxruntime-node@${ORT_NODE_VERSION}, or use the 'ts' backend`,
+      exitCode: 1,
+      cause,
+    });
+  }
+  if (version !== ORT_NODE_VERSION) throw apiChanged(`found version ${version}, need ${ORT_NODE_VERSION}`);
+  const Session = mod.binding?.InferenceSession;
+  if (typeof mod.initOrt !== 'function' || typeof Session !== 'function') {
+    throw apiChanged('expected exports { binding: { InferenceSession }, initOrt }');
+  }
+  for (const method of ['loadModel', 'run', 'dispose'] as const) {
+    if (typeof Session.prototype[method] !== 'function') throw apiChanged(`InferenceSession.${method} is missing`);
+  }
+  mod.initOrt();
+  loaded = mod as BindingModule;
+  return loaded;
+}
+
+/**
+ * Session options for one GEMM node: intra-op threads = cores, sequential execution.
+ * Spinning is left on: measured faster on 2 cores for back-to-back GEMMs (see bench/gemm.bench.ts).
+ */
+export function gemmSessionOptions(): object {
+  return {
+    intraOpNumThreads: availableParallelism(),
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    // Outputs are always preallocated by us, so the arena would only hold scratch; shapes vary per call.
+    enableMemPattern: false,
+  };
+}
+
+/** Creates a native session from an in-memory ONNX model. */
+export function createSession(model: Uint8Array, options: object = gemmSessionOptions()): NativeSession {
+  const { binding } = loadBinding();
+  const session = new binding.InferenceSession();
+  try {
+    // loadModel reads the bytes synchronously; the buffer need not outlive the call.
+    session.loadModel(model.buffer as ArrayBuffer, model.byteOffset, model.byteLength, options);
+  } catch (cause) {
+    throw new TsloraError('ort backend: onnxruntime rejected the generated GEMM model', { exitCode: 1, cause });
+  }
+  return session;
+}
+
+/** Wraps existing memory as a feed or preallocated output; `data` must hold exactly prod(dims) floats. */
+export function tensor(data: Float32Array, dims: number[]): NativeTensor {
+  return { type: 'float32', dims, data, location: 'cpu' };
+}

@@ -1,0 +1,114 @@
+// backend/ort/ort-backend.ts — the 'ort' backend: GEMM on onnxruntime-node (MLAS), small sizes on the TS kernel.
+import { TsloraError } from '../../errors.js';
+import type { Backend, GemmArgs } from '../backend.js';
+import { gemmResolved } from '../ts/gemm.js';
+import { type ResolvedGemm, resolveGemm } from '../ts/gemm-args.js';
+import { loadBinding, type NativeTensor, tensor } from './binding.js';
+import { SessionCache } from './sessions.js';
+
+/**
+ * Below this many multiply-adds (batch·m·n·k) the TS kernel is used: a native run costs ~10 µs
+ * of fixed overhead, which the TS kernel beats for tiny products. Measured crossover on 2 cores
+ * of this machine: see bench/gemm.bench.ts ("small GEMM crossover").
+ */
+export const SMALL_GEMM_MACS = 8192;
+
+/** The first `len` elements of `x`, as a view (the native side requires exact lengths). */
+function head(x: Float32Array, len: number): Float32Array {
+  return x.length === len ? x : x.subarray(0, len);
+}
+
+/**
+ * GEMM and batched GEMM on onnxruntime-node. Native sessions are created on first use, one per
+ * op kind; `dispose()` releases them (a later gemm() creates them again).
+ */
+export class OrtBackend implements Backend {
+  readonly name = 'ort';
+  /** Products with fewer multiply-adds than this go to the TS kernel (see SMALL_GEMM_MACS). */
+  smallGemmMacs = SMALL_GEMM_MACS;
+  private cache: SessionCache | undefined;
+
+  /** Loads the native binding now (throws TsloraError if it cannot), without creating sessions. */
+  load(): void {
+    loadBinding();
+  }
+
+  gemm(args: GemmArgs): Float32Array {
+    const g = resolveGemm(args, 'ort');
+    const { m, n, k, batch } = g;
+    if (m === 0 || n === 0 || k === 0 || g.alpha === 0 || batch * m * n * k < this.smallGemmMacs) {
+      return gemmResolved(g);
+    }
+    this.cache ??= new SessionCache();
+    try {
+      runOrt(this.cache, g);
+    } catch (cause) {
+      if (cause instanceof TsloraError) throw cause;
+      const flags = `transA=${g.transA} transB=${g.transB} batch=${batch} broadcastB=${g.broadcastB}`;
+      throw new TsloraError(`gemm (ort backend): onnxruntime failed for m=${m} n=${n} k=${k} ${flags}`, {
+        hint: `${cause instanceof Error ? cause.message : String(cause)}; setBackend('ts') avoids onnxruntime`,
+        exitCode: 1,
+        cause,
+      });
+    }
+    return g.out;
+  }
+
+  /** Number of live native sessions (for tests and diagnostics). */
+  get sessionCount(): number {
+    return this.cache?.size ?? 0;
+  }
+
+  /** Releases every native session. */
+  dispose(): void {
+    this.cache?.dispose();
+    this.cache = undefined;
+  }
+}
+
+function runOrt(cache: SessionCache, g: ResolvedGemm): void {
+  const { m, n, k, batch, a, b, out } = g;
+  if (batch === 1 || (g.broadcastB && !g.transA)) {
+    // One 2-D Gemm; a shared B with row-major A[b] is the same as batch·m rows of A.
+    runGemm2d(cache, g, batch * m, head(a, batch * m * k), head(b, k * n), head(out, batch * m * n));
+    return;
+  }
+  if (g.beta !== 0) {
+    // FusedMatMul has no C input; one Gemm per batch entry accumulates in place instead of a temp + add.
+    const strideB = g.broadcastB ? 0 : k * n;
+    for (let i = 0; i < batch; i++) {
+      const aI = a.subarray(i * m * k, (i + 1) * m * k);
+      const bI = b.subarray(i * strideB, i * strideB + k * n);
+      runGemm2d(cache, g, m, aI, bI, out.subarray(i * m * n, (i + 1) * m * n));
+    }
+    return;
+  }
+  const kind = g.broadcastB ? 'bmm-bcast' : 'bmm';
+  const session = cache.get({ kind, transA: g.transA, transB: g.transB, alpha: g.alpha, beta: 0 });
+  const dimsA = g.transA ? [batch, k, m] : [batch, m, k];
+  const dimsB2 = g.transB ? [n, k] : [k, n];
+  const dimsB = g.broadcastB ? dimsB2 : [batch, ...dimsB2];
+  const nB = (g.broadcastB ? 1 : batch) * k * n;
+  const feeds = { A: tensor(head(a, batch * m * k), dimsA), B: tensor(head(b, nB), dimsB) };
+  session.run(feeds, { Y: tensor(head(out, batch * m * n), [batch, m, n]) }, {});
+}
+
+/** Y(rows,n) = alpha·op(A)·op(B) + beta·Y via Gemm, with Y fed as C too when beta ≠ 0 (in-place accumulate). */
+function runGemm2d(
+  cache: SessionCache,
+  g: ResolvedGemm,
+  rows: number,
+  a: Float32Array,
+  b: Float32Array,
+  y: Float32Array,
+): void {
+  const { n, k, transA, transB, alpha, beta } = g;
+  const session = cache.get({ kind: 'gemm', transA, transB, alpha, beta });
+  const feeds: Record<string, NativeTensor> = {
+    A: tensor(a, transA ? [k, rows] : [rows, k]),
+    B: tensor(b, transB ? [n, k] : [k, n]),
+  };
+  // Gemm copies C into Y before the MLAS call (a self-copy here), then accumulates with beta.
+  if (beta !== 0) feeds.C = tensor(y, [rows, n]);
+  session.run(feeds, { Y: tensor(y, [rows, n]) }, {});
+}

@@ -1,0 +1,9 @@
+// backend/ts/ts-backend.ts — the 'ts' backend: plain TypeScript kernels, the reference and the fallback.
+import type { Backend } from '../backend.js';
+import { gemmTs } from './gemm.js';
+
+/** Pure TypeScript backend; needs no native module, so it runs everywhere (also in browsers). */
+export const tsBackend: Backend = {
+  name: 'ts',
+  gemm: gemmTs,
+};
