@@ -1,12 +1,12 @@
 // dtype.test.ts — dtype codecs against torch goldens, an exact double-precision rounding reference and round trips.
 
 import fs from 'node:fs';
-import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
 import {
   ALL_DTYPES,
-  type DType,
   bf16BitsToF32,
+  type DType,
   decodeF32,
   decodeInt,
   dtypeFromSafetensors,
@@ -55,13 +55,25 @@ function roundRef(x: number, mant: number, minExp: number, maxExp: number): numb
 const bf16Ref = (x: number): number => roundRef(x, 7, -126, 127);
 const f16Ref = (x: number): number => roundRef(x, 10, -14, 15);
 
-const isNaN16 = (bits: number, expMask: number): boolean => (bits & expMask) === expMask && (bits & ~expMask & 0x7fff) !== 0;
+const isNaN16 = (bits: number, expMask: number): boolean =>
+  (bits & expMask) === expMask && (bits & ~expMask & 0x7fff) !== 0;
 
 describe('dtype tables', () => {
   it('item sizes and safetensors names', () => {
     expect(ALL_DTYPES.map(itemSize)).toEqual([8, 8, 4, 4, 2, 2, 2, 1, 1, 1]);
     for (const d of ALL_DTYPES) expect(dtypeFromSafetensors(dtypeToSafetensors(d))).toBe(d);
-    expect(ALL_DTYPES.map(dtypeToSafetensors)).toEqual(['I64', 'F64', 'F32', 'I32', 'BF16', 'F16', 'I16', 'I8', 'U8', 'BOOL']);
+    expect(ALL_DTYPES.map(dtypeToSafetensors)).toEqual([
+      'I64',
+      'F64',
+      'F32',
+      'I32',
+      'BF16',
+      'F16',
+      'I16',
+      'I8',
+      'U8',
+      'BOOL',
+    ]);
     expect(dtypeFromSafetensors('F8_E4M3')).toBeUndefined();
     expect(dtypeFromSafetensors('f32')).toBeUndefined();
     expect(ALL_DTYPES.filter(isFloatDType)).toEqual(['f64', 'f32', 'bf16', 'f16']);
@@ -110,11 +122,19 @@ describe('scalar codecs vs exact rounding reference', () => {
       const s = h & 0x8000 ? -1 : 1;
       const e16 = (h >>> 10) & 0x1f;
       const m16 = h & 0x3ff;
-      const f16 = e16 === 31 ? (m16 ? NaN : s * Infinity) : e16 === 0 ? s * m16 * 2 ** -24 : s * 2 ** (e16 - 15) * (1 + m16 / 1024);
+      const f16 =
+        e16 === 31
+          ? m16
+            ? NaN
+            : s * Infinity
+          : e16 === 0
+            ? s * m16 * 2 ** -24
+            : s * 2 ** (e16 - 15) * (1 + m16 / 1024);
       if (!same(f16BitsToF32(h), f16)) bad.push(`f16 0x${h.toString(16)}`);
       const eb = (h >>> 7) & 0xff;
       const mb = h & 0x7f;
-      const bf = eb === 255 ? (mb ? NaN : s * Infinity) : eb === 0 ? s * mb * 2 ** -133 : s * 2 ** (eb - 127) * (1 + mb / 128);
+      const bf =
+        eb === 255 ? (mb ? NaN : s * Infinity) : eb === 0 ? s * mb * 2 ** -133 : s * 2 ** (eb - 127) * (1 + mb / 128);
       if (!same(bf16BitsToF32(h), bf)) bad.push(`bf16 0x${h.toString(16)}`);
     }
     expect(bad).toEqual([]);
@@ -192,25 +212,30 @@ describe('array codecs', () => {
     expect(bad).toEqual([]);
   });
 
-  it.each(['f64', 'f32', 'f16', 'bf16'] as const)('%s: decode(encode(decode(b))) is a fixed point, aligned and unaligned', (d) => {
-    const once = decodeF32(encodeF32(xs, d), d);
-    const bytes = encodeF32(once, d);
-    for (const off of [0, 1, 3]) {
-      const again = decodeF32(atOffset(bytes, off), d);
-      expect(new Uint8Array(encodeF32(again, d))).toEqual(bytes);
-    }
-    if (d === 'f32' || d === 'f64') {
-      // Lossless dtypes: the bit patterns of non-NaN values come back exactly.
-      const bad: number[] = [];
-      for (let i = 0; i < xs.length; i++) if (!Number.isNaN(xs[i]!) && !Object.is(once[i], xs[i])) bad.push(i);
-      expect(bad).toEqual([]);
-    }
-  });
+  it.each(['f64', 'f32', 'f16', 'bf16'] as const)(
+    '%s: decode(encode(decode(b))) is a fixed point, aligned and unaligned',
+    (d) => {
+      const once = decodeF32(encodeF32(xs, d), d);
+      const bytes = encodeF32(once, d);
+      for (const off of [0, 1, 3]) {
+        const again = decodeF32(atOffset(bytes, off), d);
+        expect(new Uint8Array(encodeF32(again, d))).toEqual(bytes);
+      }
+      if (d === 'f32' || d === 'f64') {
+        // Lossless dtypes: the bit patterns of non-NaN values come back exactly.
+        const bad: number[] = [];
+        for (let i = 0; i < xs.length; i++) if (!Number.isNaN(xs[i]!) && !Object.is(once[i], xs[i])) bad.push(i);
+        expect(bad).toEqual([]);
+      }
+    },
+  );
 
   it('f64 decode rounds once to f32 (Math.fround)', () => {
     const vals = [1 / 3, Math.PI, 1e-300, -1e300, 2 ** -149 * 0.5, 16777217, 0.1];
     const dec = decodeF32(new Uint8Array(Float64Array.from(vals).buffer), 'f64');
-    vals.forEach((v, i) => expect(Object.is(dec[i], Math.fround(v))).toBe(true));
+    vals.forEach((v, i) => {
+      expect(Object.is(dec[i], Math.fround(v))).toBe(true);
+    });
   });
 
   it('refuses byte counts that are not whole elements, and wrong dtype kinds', () => {
@@ -224,20 +249,35 @@ describe('array codecs', () => {
 
 describe('integer codecs', () => {
   const limits: Record<string, [number, number]> = {
-    i64: [-(2 ** 31), 2 ** 31 - 1], i32: [-(2 ** 31), 2 ** 31 - 1], i16: [-32768, 32767], i8: [-128, 127], u8: [0, 255], bool: [0, 1],
+    i64: [-(2 ** 31), 2 ** 31 - 1],
+    i32: [-(2 ** 31), 2 ** 31 - 1],
+    i16: [-32768, 32767],
+    i8: [-128, 127],
+    u8: [0, 255],
+    bool: [0, 1],
   };
   const ints = ['i64', 'i32', 'i16', 'i8', 'u8', 'bool'] as const;
 
   it.each(ints)('%s round trips its full range, aligned and unaligned, with the expected little-endian bytes', (d) => {
     const [lo, hi] = limits[d]!;
-    const vals = Int32Array.from([lo, hi, 0, Math.trunc((lo + hi) / 3), hi - 1, lo + 1].map((v) => Math.max(lo, Math.min(hi, v))));
+    const vals = Int32Array.from(
+      [lo, hi, 0, Math.trunc((lo + hi) / 3), hi - 1, lo + 1].map((v) => Math.max(lo, Math.min(hi, v))),
+    );
     const bytes = encodeInt(vals, d);
     expect(bytes.length).toBe(vals.length * itemSize(d));
     // Independent check of the byte layout through DataView.
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     vals.forEach((v, i) => {
       const read =
-        d === 'i64' ? Number(dv.getBigInt64(8 * i, true)) : d === 'i32' ? dv.getInt32(4 * i, true) : d === 'i16' ? dv.getInt16(2 * i, true) : d === 'i8' ? dv.getInt8(i) : dv.getUint8(i);
+        d === 'i64'
+          ? Number(dv.getBigInt64(8 * i, true))
+          : d === 'i32'
+            ? dv.getInt32(4 * i, true)
+            : d === 'i16'
+              ? dv.getInt16(2 * i, true)
+              : d === 'i8'
+                ? dv.getInt8(i)
+                : dv.getUint8(i);
       expect(read).toBe(v);
     });
     for (const off of [0, 1, 5]) expect(decodeInt(atOffset(bytes, off), d)).toEqual(vals);
@@ -265,10 +305,14 @@ describe('integer codecs', () => {
 
   it('property: random int32 arrays round trip through i64 and i32', () => {
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 })), fc.constantFrom<DType>('i64', 'i32'), (a, d) => {
-        const v = Int32Array.from(a);
-        expect(decodeInt(encodeInt(v, d), d)).toEqual(v);
-      }),
+      fc.property(
+        fc.array(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 })),
+        fc.constantFrom<DType>('i64', 'i32'),
+        (a, d) => {
+          const v = Int32Array.from(a);
+          expect(decodeInt(encodeInt(v, d), d)).toEqual(v);
+        },
+      ),
     );
   });
 });

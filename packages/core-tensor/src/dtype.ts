@@ -11,11 +11,29 @@ export type FloatDType = 'f64' | 'f32' | 'f16' | 'bf16';
 export type IntDType = 'i64' | 'i32' | 'i16' | 'i8' | 'u8' | 'bool';
 
 const ITEM_SIZE: Record<DType, number> = {
-  f64: 8, f32: 4, f16: 2, bf16: 2, i64: 8, i32: 4, i16: 2, i8: 1, u8: 1, bool: 1,
+  f64: 8,
+  f32: 4,
+  f16: 2,
+  bf16: 2,
+  i64: 8,
+  i32: 4,
+  i16: 2,
+  i8: 1,
+  u8: 1,
+  bool: 1,
 };
 
 const TO_SAFETENSORS: Record<DType, string> = {
-  f64: 'F64', f32: 'F32', f16: 'F16', bf16: 'BF16', i64: 'I64', i32: 'I32', i16: 'I16', i8: 'I8', u8: 'U8', bool: 'BOOL',
+  f64: 'F64',
+  f32: 'F32',
+  f16: 'F16',
+  bf16: 'BF16',
+  i64: 'I64',
+  i32: 'I32',
+  i16: 'I16',
+  i8: 'I8',
+  u8: 'U8',
+  bool: 'BOOL',
 };
 
 const FROM_SAFETENSORS: ReadonlyMap<string, DType> = new Map(
@@ -151,9 +169,12 @@ function checkBytes(bytes: Uint8Array, dtype: DType, op: string): number {
   }
   const size = ITEM_SIZE[dtype];
   if (bytes.byteLength % size !== 0) {
-    throw new TsloraError(`${op}: ${bytes.byteLength} bytes is not a whole number of ${dtype} elements (${size} bytes each)`, {
-      hint: 'the byte range does not hold whole elements of this dtype; check the tensor dtype and offsets',
-    });
+    throw new TsloraError(
+      `${op}: ${bytes.byteLength} bytes is not a whole number of ${dtype} elements (${size} bytes each)`,
+      {
+        hint: 'the byte range does not hold whole elements of this dtype; check the tensor dtype and offsets',
+      },
+    );
   }
   return bytes.byteLength / size;
 }
@@ -172,7 +193,9 @@ function alignedView<T>(bytes: Uint8Array, size: number, make: (buf: ArrayBuffer
  */
 export function decodeF32(bytes: Uint8Array, dtype: DType): Float32Array {
   if (!isFloatDType(dtype)) {
-    throw new TsloraError(`decodeF32: dtype ${dtype} is not a float dtype`, { hint: 'use decodeInt for integer and bool tensors' });
+    throw new TsloraError(`decodeF32: dtype ${dtype} is not a float dtype`, {
+      hint: 'use decodeInt for integer and bool tensors',
+    });
   }
   const n = checkBytes(bytes, dtype, 'decodeF32');
   if (dtype === 'f32') return alignedView(bytes, 4, (b, o, k) => new Float32Array(b, o, k));
@@ -196,7 +219,9 @@ export function decodeF32(bytes: Uint8Array, dtype: DType): Float32Array {
 /** Encodes f32 values as little-endian bytes of a float dtype, rounding once (RNE) for f16/bf16. Always a new buffer. */
 export function encodeF32(data: Float32Array, dtype: DType): Uint8Array {
   if (!isFloatDType(dtype)) {
-    throw new TsloraError(`encodeF32: dtype ${dtype} is not a float dtype`, { hint: 'use encodeInt for integer and bool tensors' });
+    throw new TsloraError(`encodeF32: dtype ${dtype} is not a float dtype`, {
+      hint: 'use encodeInt for integer and bool tensors',
+    });
   }
   checkBytes(new Uint8Array(0), dtype, 'encodeF32');
   const n = data.length;
@@ -219,7 +244,9 @@ export function encodeF32(data: Float32Array, dtype: DType): Uint8Array {
  */
 export function decodeInt(bytes: Uint8Array, dtype: DType): Int32Array {
   if (isFloatDType(dtype)) {
-    throw new TsloraError(`decodeInt: dtype ${dtype} is not an integer dtype`, { hint: 'use decodeF32 for float tensors' });
+    throw new TsloraError(`decodeInt: dtype ${dtype} is not an integer dtype`, {
+      hint: 'use decodeF32 for float tensors',
+    });
   }
   const n = checkBytes(bytes, dtype, 'decodeInt');
   switch (dtype) {
@@ -259,12 +286,18 @@ function decodeI64(bytes: Uint8Array, n: number): Int32Array {
   return out;
 }
 
-const INT_RANGE: Record<'i16' | 'i8' | 'u8', [number, number]> = { i16: [-32768, 32767], i8: [-128, 127], u8: [0, 255] };
+const INT_RANGE: Record<'i16' | 'i8' | 'u8', [number, number]> = {
+  i16: [-32768, 32767],
+  i8: [-128, 127],
+  u8: [0, 255],
+};
 
 /** Encodes int32 values as little-endian bytes of an integer dtype. Values outside i16/i8/u8 range throw; bool stores x != 0. */
 export function encodeInt(data: Int32Array, dtype: DType): Uint8Array {
   if (isFloatDType(dtype)) {
-    throw new TsloraError(`encodeInt: dtype ${dtype} is not an integer dtype`, { hint: 'use encodeF32 for float tensors' });
+    throw new TsloraError(`encodeInt: dtype ${dtype} is not an integer dtype`, {
+      hint: 'use encodeF32 for float tensors',
+    });
   }
   checkBytes(new Uint8Array(0), dtype, 'encodeInt');
   const n = data.length;

@@ -1,8 +1,8 @@
 // safetensors-read.ts — validated safetensors header parsing and lazy, per-tensor reads (files > 2 GiB fine).
 
 import fs from 'node:fs';
-import { FileFormatError, TsloraError } from '../errors.js';
 import { type DType, decodeF32, decodeInt, dtypeFromSafetensors, isFloatDType, itemSize } from '../dtype.js';
+import { FileFormatError, TsloraError } from '../errors.js';
 
 /** One tensor of a safetensors file. `begin`/`end` are byte offsets relative to the data section. */
 export interface TensorInfo {
@@ -64,7 +64,8 @@ function decodeHeaderJson(headerBytes: Uint8Array, file: string): Record<string,
   } catch {
     throw fail('safetensors header is not valid UTF-8');
   }
-  if (!text.startsWith('{')) throw fail(`safetensors header does not start with "{" (starts with ${JSON.stringify(text.slice(0, 16))})`);
+  if (!text.startsWith('{'))
+    throw fail(`safetensors header does not start with "{" (starts with ${JSON.stringify(text.slice(0, 16))})`);
   let root: unknown;
   try {
     root = JSON.parse(text);
@@ -82,29 +83,43 @@ function parseMetadata(value: unknown, file: string): Record<string, string> {
   if (!isPlainObject(value)) throw new FileFormatError(file, '__metadata__ is not a JSON object', { hint });
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(value)) {
-    if (typeof v !== 'string') throw new FileFormatError(file, `__metadata__ value of ${JSON.stringify(k)} is ${JSON.stringify(v)}, not a string`, { hint });
+    if (typeof v !== 'string')
+      throw new FileFormatError(
+        file,
+        `__metadata__ value of ${JSON.stringify(k)} is ${JSON.stringify(v)}, not a string`,
+        { hint },
+      );
     out[k] = v;
   }
   return out;
 }
 
 function parseTensorEntry(name: string, entry: unknown, dataSize: number, file: string): TensorInfo {
-  const fail = (msg: string, hint = CORRUPT_HINT): FileFormatError => new FileFormatError(file, `tensor ${JSON.stringify(name)}: ${msg}`, { hint });
+  const fail = (msg: string, hint = CORRUPT_HINT): FileFormatError =>
+    new FileFormatError(file, `tensor ${JSON.stringify(name)}: ${msg}`, { hint });
   if (!isPlainObject(entry)) throw fail('header entry is not an object with dtype, shape and data_offsets');
   const { dtype: st, shape, data_offsets: offsets } = entry;
   if (typeof st !== 'string') throw fail(`dtype is ${JSON.stringify(st)}, not a string`);
   const dtype = dtypeFromSafetensors(st);
-  if (dtype === undefined) throw fail(`unknown or unsupported dtype ${JSON.stringify(st)}`, `tslora reads ${SUPPORTED}; convert the checkpoint to one of them`);
-  if (!Array.isArray(shape) || !shape.every(isCount)) throw fail(`shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
+  if (dtype === undefined)
+    throw fail(
+      `unknown or unsupported dtype ${JSON.stringify(st)}`,
+      `tslora reads ${SUPPORTED}; convert the checkpoint to one of them`,
+    );
+  if (!Array.isArray(shape) || !shape.every(isCount))
+    throw fail(`shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) {
     throw fail(`data_offsets ${JSON.stringify(offsets)} is not a pair of non-negative integers`);
   }
   const [begin, end] = offsets as [number, number];
   if (end < begin) throw fail(`data_offsets [${begin}, ${end}] end before they begin`);
-  if (end > dataSize) throw fail(`data_offsets [${begin}, ${end}] run past the end of the file (data section has ${dataSize} bytes)`);
+  if (end > dataSize)
+    throw fail(`data_offsets [${begin}, ${end}] run past the end of the file (data section has ${dataSize} bytes)`);
   const numel = (shape as number[]).reduce((a, b) => a * b, 1);
   if (numel * itemSize(dtype) !== end - begin) {
-    throw fail(`shape [${shape.join(', ')}] of ${st} needs ${numel * itemSize(dtype)} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`);
+    throw fail(
+      `shape [${shape.join(', ')}] of ${st} needs ${numel * itemSize(dtype)} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`,
+    );
   }
   return { name, dtype, shape: shape as number[], begin, end };
 }
@@ -115,16 +130,28 @@ function checkLayout(sorted: TensorInfo[], dataSize: number, file: string): void
   let prev: TensorInfo | undefined;
   for (const t of sorted) {
     if (t.begin < pos) {
-      throw new FileFormatError(file, `tensor ${JSON.stringify(t.name)} [${t.begin}, ${t.end}] overlaps tensor ${JSON.stringify(prev?.name)} [${prev?.begin}, ${prev?.end}]`, { hint: CORRUPT_HINT });
+      throw new FileFormatError(
+        file,
+        `tensor ${JSON.stringify(t.name)} [${t.begin}, ${t.end}] overlaps tensor ${JSON.stringify(prev?.name)} [${prev?.begin}, ${prev?.end}]`,
+        { hint: CORRUPT_HINT },
+      );
     }
     if (t.begin > pos) {
-      throw new FileFormatError(file, `gap of ${t.begin - pos} bytes before tensor ${JSON.stringify(t.name)} (data_offsets begin at ${t.begin}, previous data ends at ${pos})`, { hint: CORRUPT_HINT });
+      throw new FileFormatError(
+        file,
+        `gap of ${t.begin - pos} bytes before tensor ${JSON.stringify(t.name)} (data_offsets begin at ${t.begin}, previous data ends at ${pos})`,
+        { hint: CORRUPT_HINT },
+      );
     }
     pos = t.end;
     prev = t;
   }
   if (pos !== dataSize) {
-    throw new FileFormatError(file, `tensor data ends at byte ${pos} of the data section but the file has ${dataSize - pos} more bytes after it`, { hint: CORRUPT_HINT });
+    throw new FileFormatError(
+      file,
+      `tensor data ends at byte ${pos} of the data section but the file has ${dataSize - pos} more bytes after it`,
+      { hint: CORRUPT_HINT },
+    );
   }
 }
 
@@ -157,9 +184,13 @@ export function readFully(fd: number, out: Uint8Array, position: number, file: s
   while (done < out.length) {
     const n = fs.readSync(fd, out, done, Math.min(CHUNK, out.length - done), position + done);
     if (n === 0) {
-      throw new FileFormatError(file, `file ended at byte ${position + done} while reading ${out.length} bytes at ${position}`, {
-        hint: 'the file was truncated or changed while being read; re-download it',
-      });
+      throw new FileFormatError(
+        file,
+        `file ended at byte ${position + done} while reading ${out.length} bytes at ${position}`,
+        {
+          hint: 'the file was truncated or changed while being read; re-download it',
+        },
+      );
     }
     done += n;
   }
@@ -187,7 +218,10 @@ export function similarNames(name: string, names: Iterable<string>, k = 3): stri
 
 function openFailure(path: string, e: unknown): FileFormatError {
   const code = (e as NodeJS.ErrnoException).code ?? String(e);
-  return new FileFormatError(path, `cannot open safetensors file (${code})`, { hint: 'check that the path exists and is readable', cause: e });
+  return new FileFormatError(path, `cannot open safetensors file (${code})`, {
+    hint: 'check that the path exists and is readable',
+    cause: e,
+  });
 }
 
 /**
@@ -237,9 +271,13 @@ export class SafetensorsFile {
     const info = this.byName.get(name);
     if (info !== undefined) return info;
     const near = similarNames(name, this.byName.keys());
-    throw new FileFormatError(this.path, `no tensor named ${JSON.stringify(name)}${near.length ? `; similar names: ${near.map((n) => JSON.stringify(n)).join(', ')}` : ' (the file holds no tensors)'}`, {
-      hint: 'the checkpoint and the model config come from different models, or the name is misspelled',
-    });
+    throw new FileFormatError(
+      this.path,
+      `no tensor named ${JSON.stringify(name)}${near.length ? `; similar names: ${near.map((n) => JSON.stringify(n)).join(', ')}` : ' (the file holds no tensors)'}`,
+      {
+        hint: 'the checkpoint and the model config come from different models, or the name is misspelled',
+      },
+    );
   }
 
   /** True when the file holds a tensor called `name`. */
@@ -250,7 +288,8 @@ export class SafetensorsFile {
   /** The raw little-endian bytes of one tensor, in a fresh buffer (byteOffset 0). */
   readBytes(name: string): Uint8Array {
     const info = this.get(name);
-    if (this.fd === undefined) throw new TsloraError(`${this.path}: read of ${JSON.stringify(name)} after close()`, { exitCode: 1 });
+    if (this.fd === undefined)
+      throw new TsloraError(`${this.path}: read of ${JSON.stringify(name)} after close()`, { exitCode: 1 });
     const out = new Uint8Array(info.end - info.begin);
     readFully(this.fd, out, this.dataStart + info.begin, this.path);
     return out;
@@ -260,7 +299,11 @@ export class SafetensorsFile {
   readF32(name: string): Float32Array {
     const info = this.get(name);
     if (!isFloatDType(info.dtype)) {
-      throw new FileFormatError(this.path, `tensor ${JSON.stringify(name)} has dtype ${info.dtype}, not a float dtype`, { hint: 'read integer tensors with readInt' });
+      throw new FileFormatError(
+        this.path,
+        `tensor ${JSON.stringify(name)} has dtype ${info.dtype}, not a float dtype`,
+        { hint: 'read integer tensors with readInt' },
+      );
     }
     return decodeF32(this.readBytes(name), info.dtype);
   }
@@ -269,7 +312,11 @@ export class SafetensorsFile {
   readInt(name: string): Int32Array {
     const info = this.get(name);
     if (isFloatDType(info.dtype)) {
-      throw new FileFormatError(this.path, `tensor ${JSON.stringify(name)} has dtype ${info.dtype}, not an integer dtype`, { hint: 'read float tensors with readF32' });
+      throw new FileFormatError(
+        this.path,
+        `tensor ${JSON.stringify(name)} has dtype ${info.dtype}, not an integer dtype`,
+        { hint: 'read float tensors with readF32' },
+      );
     }
     try {
       return decodeInt(this.readBytes(name), info.dtype);
@@ -287,20 +334,31 @@ export class SafetensorsFile {
 }
 
 /** Reads the 8-byte length and the header; every size is checked against the file before use. */
-function readHeader(fd: number, path: string): { dataStart: number; parsed: ReturnType<typeof parseSafetensorsHeader> } {
+function readHeader(
+  fd: number,
+  path: string,
+): { dataStart: number; parsed: ReturnType<typeof parseSafetensorsHeader> } {
   const stat = fs.fstatSync(fd);
-  if (!stat.isFile()) throw new FileFormatError(path, 'is not a regular file', { hint: 'pass the path of a .safetensors file' });
+  if (!stat.isFile())
+    throw new FileFormatError(path, 'is not a regular file', { hint: 'pass the path of a .safetensors file' });
   const size = stat.size;
-  if (size < 8) throw new FileFormatError(path, `file has ${size} bytes, fewer than the 8-byte safetensors header length`, { hint: CORRUPT_HINT });
+  if (size < 8)
+    throw new FileFormatError(path, `file has ${size} bytes, fewer than the 8-byte safetensors header length`, {
+      hint: CORRUPT_HINT,
+    });
   const lenBytes = new Uint8Array(8);
   readFully(fd, lenBytes, 0, path);
   const n = new DataView(lenBytes.buffer).getBigUint64(0, true);
   if (n > BigInt(MAX_HEADER_SIZE)) {
-    throw new FileFormatError(path, `header length ${n} exceeds the ${MAX_HEADER_SIZE}-byte limit`, { hint: CORRUPT_HINT });
+    throw new FileFormatError(path, `header length ${n} exceeds the ${MAX_HEADER_SIZE}-byte limit`, {
+      hint: CORRUPT_HINT,
+    });
   }
   const headerLen = Number(n);
   if (8 + headerLen > size) {
-    throw new FileFormatError(path, `header length ${headerLen} runs past the end of the ${size}-byte file`, { hint: CORRUPT_HINT });
+    throw new FileFormatError(path, `header length ${headerLen} runs past the end of the ${size}-byte file`, {
+      hint: CORRUPT_HINT,
+    });
   }
   const header = Buffer.alloc(headerLen);
   readFully(fd, header, 8, path);

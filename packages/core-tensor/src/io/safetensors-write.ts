@@ -1,10 +1,10 @@
 // safetensors-write.ts — atomic safetensors writers (whole-file and streaming), laid out as the Rust crate does.
 
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import nodePath from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { TsloraError } from '../errors.js';
 import { ALL_DTYPES, type DType, dtypeToSafetensors, itemSize } from '../dtype.js';
+import { TsloraError } from '../errors.js';
 import type { TensorInfo } from './safetensors-read.js';
 
 /** What the streaming writer needs to know about a tensor before its data arrives. */
@@ -83,23 +83,40 @@ function checkSpecs(path: string, specs: readonly TensorSpec[], metadata: Record
   const seen = new Set<string>();
   for (const s of specs) {
     if (typeof s.name !== 'string' || s.name === '' || s.name === '__metadata__') {
-      throw bad(`invalid tensor name ${JSON.stringify(s.name)}`, 'tensor names must be non-empty strings other than "__metadata__"');
+      throw bad(
+        `invalid tensor name ${JSON.stringify(s.name)}`,
+        'tensor names must be non-empty strings other than "__metadata__"',
+      );
     }
-    if (seen.has(s.name)) throw bad(`tensor ${JSON.stringify(s.name)} is given twice`, 'give each tensor a unique name');
+    if (seen.has(s.name))
+      throw bad(`tensor ${JSON.stringify(s.name)} is given twice`, 'give each tensor a unique name');
     seen.add(s.name);
-    if (!DTYPE_RANK.has(s.dtype)) throw bad(`tensor ${JSON.stringify(s.name)} has unknown dtype ${JSON.stringify(s.dtype)}`, `use one of ${ALL_DTYPES.join(', ')}`);
+    if (!DTYPE_RANK.has(s.dtype))
+      throw bad(
+        `tensor ${JSON.stringify(s.name)} has unknown dtype ${JSON.stringify(s.dtype)}`,
+        `use one of ${ALL_DTYPES.join(', ')}`,
+      );
     if (!Array.isArray(s.shape) || !s.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      throw bad(`tensor ${JSON.stringify(s.name)} has shape ${JSON.stringify(s.shape)}`, 'shape entries must be non-negative integers');
+      throw bad(
+        `tensor ${JSON.stringify(s.name)} has shape ${JSON.stringify(s.shape)}`,
+        'shape entries must be non-negative integers',
+      );
     }
   }
   for (const [k, v] of Object.entries(metadata)) {
-    if (typeof v !== 'string') throw bad(`metadata value of ${JSON.stringify(k)} is not a string`, 'safetensors metadata maps strings to strings');
+    if (typeof v !== 'string')
+      throw bad(
+        `metadata value of ${JSON.stringify(k)} is not a string`,
+        'safetensors metadata maps strings to strings',
+      );
   }
 }
 
 /** Orders tensors as the Rust crate does (descending dtype alignment, then name) and assigns offsets. */
 function layout(specs: readonly TensorSpec[]): TensorInfo[] {
-  const sorted = [...specs].sort((a, b) => DTYPE_RANK.get(b.dtype)! - DTYPE_RANK.get(a.dtype)! || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const sorted = [...specs].sort(
+    (a, b) => DTYPE_RANK.get(b.dtype)! - DTYPE_RANK.get(a.dtype)! || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
+  );
   let offset = 0;
   return sorted.map((s) => {
     const nbytes = s.shape.reduce((a, b) => a * b, 1) * itemSize(s.dtype);
@@ -115,7 +132,9 @@ function encodeHeader(infos: readonly TensorInfo[], metadata: Record<string, str
   const parts: string[] = [];
   if (Object.keys(metadata).length > 0) parts.push(`"__metadata__":${JSON.stringify(metadata)}`);
   for (const t of infos) {
-    parts.push(`${JSON.stringify(t.name)}:{"dtype":"${dtypeToSafetensors(t.dtype)}","shape":${JSON.stringify(t.shape)},"data_offsets":[${t.begin},${t.end}]}`);
+    parts.push(
+      `${JSON.stringify(t.name)}:{"dtype":"${dtypeToSafetensors(t.dtype)}","shape":${JSON.stringify(t.shape)},"data_offsets":[${t.begin},${t.end}]}`,
+    );
   }
   const json = Buffer.from(`{${parts.join(',')}}`, 'utf8');
   const padded = json.length + ((8 - (json.length % 8)) % 8);
@@ -161,18 +180,27 @@ export class SafetensorsWriter {
 
   /** Appends the bytes of `name`, which must be the next name in `order`, with numel × itemsize bytes. */
   write(name: string, bytes: Uint8Array): void {
-    if (this.fd === undefined) throw new TsloraError(`${this.path}: write of ${JSON.stringify(name)} after commit() or abort()`, { exitCode: 1 });
-    const info = this.tensors[this.next];
-    if (info === undefined || info.name !== name) {
-      throw new TsloraError(`${this.path}: tensor ${JSON.stringify(name)} written out of order; expected ${info ? JSON.stringify(info.name) : 'no more tensors'}`, {
-        hint: 'call write() in the order given by writer.order',
+    if (this.fd === undefined)
+      throw new TsloraError(`${this.path}: write of ${JSON.stringify(name)} after commit() or abort()`, {
         exitCode: 1,
       });
+    const info = this.tensors[this.next];
+    if (info === undefined || info.name !== name) {
+      throw new TsloraError(
+        `${this.path}: tensor ${JSON.stringify(name)} written out of order; expected ${info ? JSON.stringify(info.name) : 'no more tensors'}`,
+        {
+          hint: 'call write() in the order given by writer.order',
+          exitCode: 1,
+        },
+      );
     }
     if (bytes.byteLength !== info.end - info.begin) {
-      throw new TsloraError(`${this.path}: tensor ${JSON.stringify(name)} of shape [${info.shape.join(', ')}] ${info.dtype} needs ${info.end - info.begin} bytes, got ${bytes.byteLength}`, {
-        hint: 'the data does not match the declared shape and dtype',
-      });
+      throw new TsloraError(
+        `${this.path}: tensor ${JSON.stringify(name)} of shape [${info.shape.join(', ')}] ${info.dtype} needs ${info.end - info.begin} bytes, got ${bytes.byteLength}`,
+        {
+          hint: 'the data does not match the declared shape and dtype',
+        },
+      );
     }
     try {
       writeAll(this.fd, bytes);
@@ -185,11 +213,15 @@ export class SafetensorsWriter {
 
   /** Checks every tensor was written, fsyncs and renames the temp file onto `path`. */
   commit(): void {
-    if (this.fd === undefined) throw new TsloraError(`${this.path}: commit() after commit() or abort()`, { exitCode: 1 });
+    if (this.fd === undefined)
+      throw new TsloraError(`${this.path}: commit() after commit() or abort()`, { exitCode: 1 });
     if (this.next !== this.tensors.length) {
       const missing = this.order.slice(this.next);
       this.abort();
-      throw new TsloraError(`${this.path}: commit() with ${missing.length} tensors unwritten (next: ${JSON.stringify(missing[0])}); nothing was written`, { exitCode: 1 });
+      throw new TsloraError(
+        `${this.path}: commit() with ${missing.length} tensors unwritten (next: ${JSON.stringify(missing[0])}); nothing was written`,
+        { exitCode: 1 },
+      );
     }
     try {
       fs.fsyncSync(this.fd);
@@ -221,7 +253,11 @@ export class SafetensorsWriter {
  * Writes a whole safetensors file atomically. Tensors are laid out by descending dtype alignment
  * then name; metadata defaults to {"format":"pt"} (pass {} for none).
  */
-export function writeSafetensors(path: string, tensors: readonly TensorData[], metadata?: Record<string, string>): void {
+export function writeSafetensors(
+  path: string,
+  tensors: readonly TensorData[],
+  metadata?: Record<string, string>,
+): void {
   const writer = new SafetensorsWriter(path, tensors, metadata);
   const byName = new Map(tensors.map((t) => [t.name, t.data]));
   try {

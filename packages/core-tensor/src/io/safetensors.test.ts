@@ -5,8 +5,8 @@ import nodePath from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ALL_DTYPES, type DType, encodeF32, encodeInt, isFloatDType, itemSize } from '../dtype.js';
 import { FileFormatError, TsloraError } from '../errors.js';
-import { SafetensorsFile, SafetensorsWriter, type TensorData, writeSafetensors } from './safetensors.js';
 import { tempDir } from './fixtures/raw-file.js';
+import { SafetensorsFile, SafetensorsWriter, type TensorData, writeSafetensors } from './safetensors.js';
 
 const fixture = (name: string): string => new URL(`./fixtures/${name}`, import.meta.url).pathname;
 const expected = JSON.parse(fs.readFileSync(fixture('golden_expected.json'), 'utf8')) as {
@@ -48,7 +48,10 @@ describe('PyTorch-written golden', () => {
         const got = isFloatDType(info.dtype) ? Array.from(st.readF32(name)) : Array.from(st.readInt(name));
         const wantNums = want.values.map(toNumber).map((v) => (info.dtype === 'f64' ? Math.fround(v) : v));
         expect(got.length, name).toBe(wantNums.length);
-        got.forEach((g, i) => expect(Object.is(g, wantNums[i]) || (Number.isNaN(g) && Number.isNaN(wantNums[i]!)), `${name}[${i}]: ${g} vs ${wantNums[i]}`).toBe(true));
+        got.forEach((g, i) => {
+          const ok = Object.is(g, wantNums[i]) || (Number.isNaN(g) && Number.isNaN(wantNums[i]!));
+          expect(ok, `${name}[${i}]: ${g} vs ${wantNums[i]}`).toBe(true);
+        });
       }
     } finally {
       st.close();
@@ -57,12 +60,19 @@ describe('PyTorch-written golden', () => {
 
   it('rewriting the golden with writeSafetensors reproduces its bytes exactly (same layout as the Rust crate)', () => {
     const st = SafetensorsFile.open(fixture('golden.safetensors'));
-    const tensors: TensorData[] = st.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, data: st.readBytes(t.name) }));
+    const tensors: TensorData[] = st.tensors.map((t) => ({
+      name: t.name,
+      dtype: t.dtype,
+      shape: t.shape,
+      data: st.readBytes(t.name),
+    }));
     st.close();
     tensors.reverse(); // input order must not matter
     const out = nodePath.join(dir, 'copy.safetensors');
     writeSafetensors(out, tensors);
-    expect(new Uint8Array(fs.readFileSync(out))).toEqual(new Uint8Array(fs.readFileSync(fixture('golden.safetensors'))));
+    expect(new Uint8Array(fs.readFileSync(out))).toEqual(
+      new Uint8Array(fs.readFileSync(fixture('golden.safetensors'))),
+    );
   });
 });
 
@@ -72,14 +82,26 @@ function sampleTensor(name: string, dtype: DType, shape: number[], seed: number)
     const x = Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 7 + i) * 10 ** ((i % 7) - 3));
     return { name, dtype, shape, data: encodeF32(x, dtype) };
   }
-  const [lo, hi] = dtype === 'bool' ? [0, 1] : dtype === 'u8' ? [0, 255] : dtype === 'i8' ? [-128, 127] : dtype === 'i16' ? [-32768, 32767] : [-(2 ** 31), 2 ** 31 - 1];
+  const [lo, hi] =
+    dtype === 'bool'
+      ? [0, 1]
+      : dtype === 'u8'
+        ? [0, 255]
+        : dtype === 'i8'
+          ? [-128, 127]
+          : dtype === 'i16'
+            ? [-32768, 32767]
+            : [-(2 ** 31), 2 ** 31 - 1];
   const v = Int32Array.from({ length: n }, (_, i) => lo + ((i * 2654435761 + seed) % (hi - lo + 1)));
   return { name, dtype, shape, data: encodeInt(v, dtype) };
 }
 
 describe('writer', () => {
   it('round trips every dtype through a file, byte for byte, with offsets aligned to the element size', () => {
-    const tensors = ALL_DTYPES.flatMap((d, i) => [sampleTensor(`t.${d}`, d, [3, i + 1], i), sampleTensor(`z.${d}.empty`, d, [0, 4], i)]);
+    const tensors = ALL_DTYPES.flatMap((d, i) => [
+      sampleTensor(`t.${d}`, d, [3, i + 1], i),
+      sampleTensor(`z.${d}.empty`, d, [0, 4], i),
+    ]);
     tensors.push(sampleTensor('scalar', 'f32', [], 99));
     const path = nodePath.join(dir, 'all.safetensors');
     writeSafetensors(path, tensors, { format: 'pt', note: 'ünïcode ✓' });
@@ -100,7 +122,9 @@ describe('writer', () => {
     const bytes = fs.readFileSync(path);
     const n = Number(bytes.readBigUInt64LE(0));
     expect(n % 8).toBe(0);
-    expect(bytes.subarray(8, 8 + n).toString('utf8')).toMatch(/^\{"__metadata__":\{"format":"pt","note":"ünïcode ✓"\},"t\.i64":\{"dtype":"I64","shape":\[3,1\],"data_offsets":\[0,24\]\}.*\} *$/);
+    expect(bytes.subarray(8, 8 + n).toString('utf8')).toMatch(
+      /^\{"__metadata__":\{"format":"pt","note":"ünïcode ✓"\},"t\.i64":\{"dtype":"I64","shape":\[3,1\],"data_offsets":\[0,24\]\}.*\} *$/,
+    );
   });
 
   it('defaults metadata to {"format":"pt"} and omits it for {}', () => {
@@ -113,7 +137,10 @@ describe('writer', () => {
 
   it('keeps integer-like tensor names in sorted position', () => {
     const p = nodePath.join(dir, 'n.safetensors');
-    writeSafetensors(p, ['b', '10', '2', 'a'].map((n, i) => sampleTensor(n, 'f32', [1], i)));
+    writeSafetensors(
+      p,
+      ['b', '10', '2', 'a'].map((n, i) => sampleTensor(n, 'f32', [1], i)),
+    );
     const st = SafetensorsFile.open(p);
     expect(st.tensors.map((t) => t.name)).toEqual(['10', '2', 'a', 'b']);
     st.close();
@@ -132,7 +159,9 @@ describe('writer', () => {
       expect(() => writeSafetensors(p, tensors)).toThrow(TsloraError);
       expect(() => writeSafetensors(p, tensors)).toThrow(msg);
     }
-    expect(() => writeSafetensors(p, [], { n: 1 as unknown as string })).toThrow(/metadata value of "n" is not a string/);
+    expect(() => writeSafetensors(p, [], { n: 1 as unknown as string })).toThrow(
+      /metadata value of "n" is not a string/,
+    );
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 
@@ -140,23 +169,37 @@ describe('writer', () => {
     const p = nodePath.join(dir, 'keep.safetensors');
     writeSafetensors(p, [sampleTensor('old', 'f32', [2], 0)]);
     const before = fs.readFileSync(p);
-    expect(() => writeSafetensors(p, [sampleTensor('a', 'f32', [2], 0), { ...sampleTensor('b', 'f32', [2], 0), data: new Uint8Array(1) }])).toThrow(/needs 8 bytes/);
+    expect(() =>
+      writeSafetensors(p, [
+        sampleTensor('a', 'f32', [2], 0),
+        { ...sampleTensor('b', 'f32', [2], 0), data: new Uint8Array(1) },
+      ]),
+    ).toThrow(/needs 8 bytes/);
     expect(fs.readFileSync(p)).toEqual(before);
     expect(fs.readdirSync(dir)).toEqual(['keep.safetensors']);
   });
 
   it('reports an unwritable directory as a TsloraError naming the path', () => {
     const p = nodePath.join(dir, 'missing', 'x.safetensors');
-    expect(() => writeSafetensors(p, [sampleTensor('x', 'f32', [1], 0)])).toThrow(/missing\/x\.safetensors: creating the temp file failed \(ENOENT\)/);
+    expect(() => writeSafetensors(p, [sampleTensor('x', 'f32', [1], 0)])).toThrow(
+      /missing\/x\.safetensors: creating the temp file failed \(ENOENT\)/,
+    );
   });
 });
 
 describe('SafetensorsWriter (streaming)', () => {
-  const specs = [sampleTensor('b', 'bf16', [4, 3], 1), sampleTensor('a', 'f32', [5], 2), sampleTensor('c', 'i64', [2], 3)];
+  const specs = [
+    sampleTensor('b', 'bf16', [4, 3], 1),
+    sampleTensor('a', 'f32', [5], 2),
+    sampleTensor('c', 'i64', [2], 3),
+  ];
 
   it('exposes the order, accepts writes in that order and equals writeSafetensors output', () => {
     const p = nodePath.join(dir, 's.safetensors');
-    const w = new SafetensorsWriter(p, specs.map(({ name, dtype, shape }) => ({ name, dtype, shape })));
+    const w = new SafetensorsWriter(
+      p,
+      specs.map(({ name, dtype, shape }) => ({ name, dtype, shape })),
+    );
     expect(w.order).toEqual(['c', 'a', 'b']);
     expect(fs.existsSync(p)).toBe(false);
     for (const name of w.order) w.write(name, specs.find((s) => s.name === name)!.data);
@@ -189,11 +232,21 @@ describe('SafetensorsWriter (streaming)', () => {
 describe('reader', () => {
   it('get() on a missing name lists similar names', () => {
     const p = nodePath.join(dir, 'm.safetensors');
-    const names = ['model.layers.0.mlp.up_proj.weight', 'model.layers.0.mlp.down_proj.weight', 'model.norm.weight', 'lm_head.weight'];
-    writeSafetensors(p, names.map((n, i) => sampleTensor(n, 'f32', [1], i)));
+    const names = [
+      'model.layers.0.mlp.up_proj.weight',
+      'model.layers.0.mlp.down_proj.weight',
+      'model.norm.weight',
+      'lm_head.weight',
+    ];
+    writeSafetensors(
+      p,
+      names.map((n, i) => sampleTensor(n, 'f32', [1], i)),
+    );
     const st = SafetensorsFile.open(p);
     expect(() => st.get('model.layers.0.mlp.up_proj.weigth')).toThrow(FileFormatError);
-    expect(() => st.get('model.layers.0.mlp.up_proj.weigth')).toThrow(/m\.safetensors: no tensor named "model\.layers\.0\.mlp\.up_proj\.weigth"; similar names: "model\.layers\.0\.mlp\.up_proj\.weight"/);
+    expect(() => st.get('model.layers.0.mlp.up_proj.weigth')).toThrow(
+      /m\.safetensors: no tensor named "model\.layers\.0\.mlp\.up_proj\.weigth"; similar names: "model\.layers\.0\.mlp\.up_proj\.weight"/,
+    );
     expect(() => st.readInt(names[0]!)).toThrow(/has dtype f32, not an integer dtype/);
     st.close();
     expect(() => st.readBytes(names[0]!)).toThrow(/after close\(\)/);
@@ -201,7 +254,9 @@ describe('reader', () => {
 
   it('readInt names the file and tensor when an i64 value does not fit int32', () => {
     const p = nodePath.join(dir, 'i.safetensors');
-    writeSafetensors(p, [{ name: 'ids', dtype: 'i64', shape: [2], data: new Uint8Array(BigInt64Array.from([1n, 5000000000n]).buffer) }]);
+    writeSafetensors(p, [
+      { name: 'ids', dtype: 'i64', shape: [2], data: new Uint8Array(BigInt64Array.from([1n, 5000000000n]).buffer) },
+    ]);
     const st = SafetensorsFile.open(p);
     expect(() => st.readInt('ids')).toThrow(FileFormatError);
     expect(() => st.readInt('ids')).toThrow(/i\.safetensors: tensor "ids": decodeInt: i64 value 5000000000 at index 1/);
@@ -211,7 +266,12 @@ describe('reader', () => {
   it('reads a tensor stored beyond 2 GiB (sparse file) without reading the rest', () => {
     const big = 2 ** 31 + 8; // u8 bytes before the tensor we read
     const p = nodePath.join(dir, 'big.safetensors');
-    const header = Buffer.from(JSON.stringify({ pad: { dtype: 'U8', shape: [big], data_offsets: [0, big] }, tail: { dtype: 'F32', shape: [3], data_offsets: [big, big + 12] } }));
+    const header = Buffer.from(
+      JSON.stringify({
+        pad: { dtype: 'U8', shape: [big], data_offsets: [0, big] },
+        tail: { dtype: 'F32', shape: [3], data_offsets: [big, big + 12] },
+      }),
+    );
     const fd = fs.openSync(p, 'w');
     const len = Buffer.alloc(8);
     len.writeBigUInt64LE(BigInt(header.length));

@@ -1,11 +1,17 @@
 // safetensors.ts — the safetensors reader and writers, one import for both (see safetensors-read.ts / -write.ts).
 
 export {
-  MAX_HEADER_SIZE,
-  SafetensorsFile,
   findDuplicateKey,
+  MAX_HEADER_SIZE,
   parseSafetensorsHeader,
+  SafetensorsFile,
   similarNames,
   type TensorInfo,
 } from './safetensors-read.js';
-export { SafetensorsWriter, writeFileAtomic, writeSafetensors, type TensorData, type TensorSpec } from './safetensors-write.js';
+export {
+  SafetensorsWriter,
+  type TensorData,
+  type TensorSpec,
+  writeFileAtomic,
+  writeSafetensors,
+} from './safetensors-write.js';
