@@ -116,7 +116,9 @@ export function backward(root: Tensor, grad?: Float32Array): void {
     const needs = node.inputs.map((x) => x.requiresGrad);
     const grads = rule(p.buf, needs);
     node.backward = null; // free the closure and everything it saved
-    t.node = null;
+    // Keep a stub (no inputs, no rule) rather than null: a second backward() through this tensor
+    // must fail loudly, not treat it as a leaf and silently give it a .grad.
+    t.node = { op: node.op, inputs: [], backward: null };
     grads.forEach((g, j) => {
       if (g && needs[j]) accumulate(pending, node.inputs[j] as Tensor, g);
     });

@@ -5,7 +5,11 @@ import { normAxis, shapeStr } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { splitAt } from './reduce.js';
 
-/** softmax along `axis`: exp(x − max) / Σ exp(x − max), so large logits never overflow. */
+/**
+ * softmax along `axis`: exp(x − max) / Σ exp(x − max), so large logits never overflow.
+ * −Infinity entries get probability 0; a row that is −Infinity everywhere (every key masked)
+ * yields zeros and a zero gradient, never NaN (DESIGN §4).
+ */
 export function softmax(x: Tensor, axis = -1): Tensor {
   const a = normAxis('softmax', axis, x.ndim);
   const [outer, dim, inner] = splitAt(x.shape, a);
@@ -16,6 +20,7 @@ export function softmax(x: Tensor, axis = -1): Tensor {
       const base = o * dim * inner + i;
       let mx = Number.NEGATIVE_INFINITY;
       for (let d = 0; d < dim; d++) mx = Math.max(mx, X[base + d * inner] as number);
+      if (mx === Number.NEGATIVE_INFINITY) continue; // fully masked row: stays 0 (−Inf − −Inf would be NaN)
       let s = 0;
       for (let d = 0; d < dim; d++) {
         const e = Math.exp((X[base + d * inner] as number) - mx);
@@ -44,7 +49,10 @@ export function softmax(x: Tensor, axis = -1): Tensor {
   });
 }
 
-/** log-softmax along `axis`: x − max − log Σ exp(x − max). */
+/**
+ * log-softmax along `axis`: x − max − log Σ exp(x − max). A row that is −Infinity everywhere
+ * yields −Infinity (log of the all-zero softmax above), not NaN; its gradient passes dy through.
+ */
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
   const a = normAxis('logSoftmax', axis, x.ndim);
   const [outer, dim, inner] = splitAt(x.shape, a);
@@ -55,10 +63,16 @@ export function logSoftmax(x: Tensor, axis = -1): Tensor {
       const base = o * dim * inner + i;
       let mx = Number.NEGATIVE_INFINITY;
       for (let d = 0; d < dim; d++) mx = Math.max(mx, X[base + d * inner] as number);
+      if (mx === Number.NEGATIVE_INFINITY) {
+        // Fully −Inf row: (x − max) would be NaN; log of the all-zero softmax is −Inf.
+        for (let d = 0; d < dim; d++) Y[base + d * inner] = Number.NEGATIVE_INFINITY;
+        continue;
+      }
       let s = 0;
       for (let d = 0; d < dim; d++) s += Math.exp((X[base + d * inner] as number) - mx);
-      const lse = mx + Math.log(s);
-      for (let d = 0; d < dim; d++) Y[base + d * inner] = (X[base + d * inner] as number) - lse;
+      // (x − max) − log s, not x − (max + log s): for |max| ≳ 1e16 the sum would swallow log s.
+      const ls = Math.log(s);
+      for (let d = 0; d < dim; d++) Y[base + d * inner] = (X[base + d * inner] as number) - mx - ls;
     }
   }
   const out = new Tensor(Y, x.shape);
