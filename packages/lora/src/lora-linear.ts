@@ -1,0 +1,128 @@
+// lora-linear.ts — LoraLinear: a frozen Linear plus a trainable low-rank update, named as PEFT names it.
+import { dropout, getBackend, Linear, Module, numel, type Random, record, ShapeError, shapeStr, Tensor } from '@tslora/core-tensor';
+import type { LoraInit } from './config.js';
+
+/**
+ * Fused LoRA linear: y = x·Wᵀ + b + scaling·(xd·Aᵀ)·Bᵀ, where xd is dropout(x) (or x itself).
+ *
+ *   x, xd: (N,in) flattened over leading dims   W: (out,in)   b: (out)   A: (r,in)   B: (out,r)
+ *
+ * Written as one op rather than composed from matmul/mul/add so the LoRA branch accumulates into the
+ * base output through GEMM's alpha/beta (no separate scaled copy and sum), and the backward computes
+ * only what is needed: a frozen W and b get no dW/db (needs[] false), while dx always flows through
+ * both paths. When xd is x (no dropout) the two input gradients are summed into one buffer.
+ */
+export function loraLinear(x: Tensor, xd: Tensor, W: Tensor, b: Tensor | null, A: Tensor, B: Tensor, scaling: number): Tensor {
+  const [out, inF] = W.shape as [number, number];
+  const r = A.dim(0);
+  if (
+    W.ndim !== 2 || A.ndim !== 2 || B.ndim !== 2 || x.dim(-1) !== inF || xd.shape.join() !== x.shape.join() ||
+    A.dim(1) !== inF || B.dim(0) !== out || B.dim(1) !== r || (b !== null && (b.ndim !== 1 || b.dim(0) !== out))
+  ) {
+    throw new ShapeError(
+      `loraLinear: x ${shapeStr(x.shape)}, W ${shapeStr(W.shape)}, A ${shapeStr(A.shape)}, B ${shapeStr(B.shape)}${b ? `, b ${shapeStr(b.shape)}` : ''} — expected x (...,in), W (out,in), A (r,in), B (out,r)`,
+    );
+  }
+  const be = getBackend();
+  const n = numel(x.shape) / inF;
+  const X = x.f32;
+  const XD = xd.f32;
+  const Wd = W.f32;
+  const Ad = A.f32;
+  const Bd = B.f32;
+  // y: (N,out) = x·Wᵀ (+ b)
+  const y = be.gemm({ a: X, b: Wd, m: n, n: out, k: inF, transB: true });
+  if (b) {
+    const bd = b.f32;
+    for (let i = 0; i < n; i++) for (let j = 0; j < out; j++) y[i * out + j] = (y[i * out + j] as number) + (bd[j] as number);
+  }
+  // h: (N,r) = xd·Aᵀ;  y += scaling·h·Bᵀ
+  const h = be.gemm({ a: XD, b: Ad, m: n, n: r, k: inF, transB: true });
+  be.gemm({ a: h, b: Bd, m: n, n: out, k: r, transB: true, alpha: scaling, beta: 1, out: y });
+  const same = x === xd;
+  return record('loraLinear', b ? [x, xd, W, A, B, b] : [x, xd, W, A, B], new Tensor(y, [...x.shape.slice(0, -1), out]), (dy, needs) => {
+    const [nx, nxd, nW, nA, nB, nb] = needs;
+    // dh: (N,r) = scaling·dy·B — shared by dA and dxd
+    const dh = nA || nxd ? be.gemm({ a: dy, b: Bd, m: n, n: r, k: out, alpha: scaling }) : null;
+    // dB: (out,r) = scaling·dyᵀ·h
+    const dB = nB ? be.gemm({ a: dy, b: h, m: out, n: r, k: n, transA: true, alpha: scaling }) : null;
+    // dA: (r,in) = dhᵀ·xd
+    const dA = nA && dh ? be.gemm({ a: dh, b: XD, m: r, n: inF, k: n, transA: true }) : null;
+    // dx: (N,in) = dy·W  (+ dh·A when xd is x: both paths land in one buffer)
+    const dx: Float32Array | null = nx ? be.gemm({ a: dy, b: Wd, m: n, n: inF, k: out }) : null;
+    let dxd: Float32Array | null = null;
+    if (nxd && dh) {
+      if (same && dx) be.gemm({ a: dh, b: Ad, m: n, n: inF, k: r, beta: 1, out: dx });
+      else dxd = be.gemm({ a: dh, b: Ad, m: n, n: inF, k: r });
+    }
+    // frozen base: these are skipped (needs false) — the point of LoRA's cheaper backward
+    const dW = nW ? be.gemm({ a: dy, b: X, m: out, n: inF, k: n, transA: true }) : null;
+    let db: Float32Array | null = null;
+    if (nb) {
+      db = new Float32Array(out);
+      for (let i = 0; i < n; i++) for (let j = 0; j < out; j++) db[j] = (db[j] as number) + (dy[i * out + j] as number);
+    }
+    return b ? [dx, dxd, dW, dA, dB, db] : [dx, dxd, dW, dA, dB];
+  });
+}
+
+/** Options of a LoraLinear; see {@link LoraConfig} for their meaning. */
+export interface LoraLinearOptions {
+  r: number;
+  alpha: number;
+  scaling: number;
+  dropout: number;
+  init: LoraInit;
+  /** Draws A's init now and the dropout masks later (one stream, so a run replays from its seed). */
+  rng: Random;
+}
+
+/**
+ * PEFT's lora.Linear: `base_layer` (frozen), `lora_A` (in→r, weight (r,in)), `lora_B` (r→out,
+ * weight (out,r), zeros), so parameter names come out as `….q_proj.lora_A.weight`.
+ * forward(x) = base_layer(x) + scaling·lora_B(lora_A(dropout(x))), or base_layer(x) once merged.
+ */
+export class LoraLinear extends Module {
+  base_layer: Linear;
+  lora_A: Linear;
+  lora_B: Linear;
+  readonly r: number;
+  readonly loraAlpha: number;
+  readonly scaling: number;
+  readonly loraDropout: number;
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  _rng: Random;
+  /** True while scaling·B·A is folded into base_layer.weight (see mergeLora). */
+  _merged = false;
+
+  constructor(base: Linear, opts: LoraLinearOptions) {
+    super();
+    this.base_layer = base;
+    this.inFeatures = base.inFeatures;
+    this.outFeatures = base.outFeatures;
+    this.r = opts.r;
+    this.loraAlpha = opts.alpha;
+    this.scaling = opts.scaling;
+    this.loraDropout = opts.dropout;
+    this._rng = opts.rng;
+    base.freeze();
+    this.lora_A = new Linear(base.inFeatures, opts.r, { bias: false });
+    this.lora_B = new Linear(opts.r, base.outFeatures, { bias: false }); // zeros: ΔW = 0 at step 0
+    const a = this.lora_A.weight.f32;
+    if (opts.init === 'gaussian') opts.rng.fillNormal(a, 0, 1 / opts.r);
+    else opts.rng.fillKaimingUniform(a, base.inFeatures, Math.sqrt(5));
+  }
+
+  /** True while the update is merged into the base weight. */
+  get merged(): boolean {
+    return this._merged;
+  }
+
+  forward(x: Tensor): Tensor {
+    if (this._merged) return this.base_layer.forward(x);
+    const xd = this.loraDropout > 0 ? dropout(x, this.loraDropout, this._rng, this._training) : x;
+    const base = this.base_layer;
+    return loraLinear(x, xd, base.weight, base.bias, this.lora_A.weight, this.lora_B.weight, this.scaling);
+  }
+}
