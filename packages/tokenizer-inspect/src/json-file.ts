@@ -23,7 +23,16 @@ export function readJsonObject(path: string, hint?: string): JsonObject {
   } catch (err) {
     const pos = jsonErrorPosition(text, err);
     const { line, column } = lineColumn(text, pos);
-    const reason = err instanceof Error ? err.message.replace(/ in JSON at position \d+$/, '') : String(err);
+    // Drop V8's position (given as line:column instead) and its quoted snippet of the text (multi-line, noisy).
+    const reason =
+      err instanceof Error
+        ? err.message
+            .replace(/ in JSON at position \d+.*$/s, '')
+            .replace(
+              /^Unexpected token '([\s\S]{1,2})', [\s\S]* is not valid JSON$/,
+              (_, t: string) => `Unexpected token ${JSON.stringify(t)}`,
+            )
+        : String(err);
     throw new FileFormatError(
       path,
       `invalid JSON at line ${line}, column ${column} (character ${pos}): ${shorten(reason)}`,
