@@ -1,73 +1,95 @@
 #!/usr/bin/env node
-// cli.ts — the `finetune` command: parses the command name, prints usage, maps mistakes to exit 2.
+// cli.ts — the `finetune` command: dispatch, --help, and the one place errors become exit codes.
 //
-// This first version only knows the command table of DESIGN §7; the commands themselves land as the
-// model, data and training code does. Exit codes: 0 ok, 1 runtime failure, 2 bad input or usage.
+// Exit codes: 0 ok, 1 runtime failure, 2 bad input or usage. A user's mistake prints
+// `error: …` and `hint: …`, never a stack trace (set TSLORA_DEBUG=1 to see one).
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { TsloraError } from '@tslora/core-tensor';
 import { closest } from 'fastest-levenshtein';
-
-/** One `finetune` sub-command and the one-line summary shown by `--help`. */
-interface CommandInfo {
-  readonly name: string;
-  readonly summary: string;
-}
-
-/** The commands of the CLI contract (DESIGN §7), in the order a user meets them. */
-export const COMMANDS: readonly CommandInfo[] = [
-  { name: 'init-tiny', summary: 'write a small random Qwen-style checkpoint with the real Qwen tokenizer' },
-  { name: 'train', summary: 'LoRA (or full) fine-tuning on JSONL data; writes a PEFT adapter' },
-  { name: 'merge', summary: 'merge an adapter into the base weights' },
-  { name: 'eval', summary: 'mean loss per target token and perplexity on a JSONL file' },
-  { name: 'generate', summary: 'sample text from a model (optionally with an adapter), with a KV cache' },
-  { name: 'inspect', summary: 'config, parameter counts and the tokenizer vs embedding report' },
-  { name: 'demo', summary: 'init-tiny, train, merge, check and generate on a bundled dataset' },
-];
+import type { Command, Io } from './cli/command.js';
+import { helpText, parseFlags, withDefaults } from './cli/flags.js';
+import { COMMANDS } from './commands/index.js';
 
 /** Usage text for `finetune --help`. */
 export function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
-  const lines = COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
   return [
     'usage: finetune <command> [flags]',
     '',
     'commands:',
-    ...lines,
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'Run `finetune <command> --help` for the flags of one command.',
     'Exit codes: 0 ok, 1 runtime failure, 2 bad input or usage.',
   ].join('\n');
 }
 
-/** Runs the CLI on `argv` (without node and script path); returns the process exit code. */
-export function main(argv: readonly string[]): number {
-  const [command] = argv;
-  if (command === undefined) {
-    process.stderr.write(`${usage()}\n`);
-    return 2;
+function makeIo(json: boolean): Io {
+  return {
+    json,
+    out: (s) => process.stdout.write(`${s}\n`),
+    note: (s) => {
+      if (!json) process.stderr.write(`${s}\n`);
+    },
+  };
+}
+
+/** Turns any error into one or two lines on stderr and an exit code. */
+export function reportError(e: unknown): number {
+  if (e instanceof TsloraError) {
+    process.stderr.write(`error: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`);
+    if (process.env.TSLORA_DEBUG) process.stderr.write(`${e.stack}\n`);
+    return e.exitCode;
   }
-  if (command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(`${usage()}\n`);
-    return 0;
+  const err = e as NodeJS.ErrnoException;
+  if (err?.code === 'ENOSPC') {
+    process.stderr.write(`error: no space left on device (${err.path ?? err.message}); nothing partial was kept\nhint: free disk space and run again\n`);
+    return 1;
   }
-  const known = COMMANDS.find((c) => c.name === command);
-  if (!known) {
-    const suggestion = closest(
-      command,
-      COMMANDS.map((c) => c.name),
-    );
-    process.stderr.write(
-      `error: unknown command "${command}"\nhint: did you mean "${suggestion}"? See finetune --help\n`,
-    );
-    return 2;
+  if (err?.code === 'EACCES' || err?.code === 'EPERM' || err?.code === 'EROFS') {
+    process.stderr.write(`error: cannot write ${err.path ?? ''}: ${err.code}\nhint: choose a writable output directory\n`);
+    return 1;
   }
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(`usage: finetune ${known.name} [flags]\n\n${known.summary}\n`);
-    return 0;
-  }
-  process.stderr.write(
-    `error: "${known.name}" is not available in this build of @tslora/finetune yet\n` +
-      'hint: the command table is in place; its implementation lands with the model and training code\n',
-  );
+  process.stderr.write(`error: internal error: ${err?.message ?? String(e)}\nhint: this is a bug in tslora; rerun with TSLORA_DEBUG=1 and report the stack trace\n`);
+  if (process.env.TSLORA_DEBUG) process.stderr.write(`${err?.stack}\n`);
   return 1;
 }
 
-process.exitCode = main(process.argv.slice(2));
+/** Runs the CLI on `argv` (without node and script path); resolves to the process exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined) {
+    process.stderr.write(`${usage()}\n`);
+    return 2;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${usage()}\n`);
+    return 0;
+  }
+  const command: Command | undefined = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    const best = closest(name, COMMANDS.map((c) => c.name));
+    process.stderr.write(`error: unknown command "${name}"\nhint: did you mean "${best}"? see finetune --help\n`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${helpText(command.name, command.summary, command.flags)}\n`);
+    return 0;
+  }
+  try {
+    const values = withDefaults(command.name, parseFlags(command.name, rest, command.flags), command.flags);
+    const code = await command.run(values, makeIo(values.json === true));
+    return typeof code === 'number' ? code : 0;
+  } catch (e) {
+    return reportError(e);
+  }
+}
+
+// Run when executed directly (bin, tsx), not when imported by tests.
+const invoked = process.argv[1] ? realpathSync(process.argv[1]) : '';
+if (invoked === realpathSync(fileURLToPath(import.meta.url))) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,32 @@
+// commands/eval.ts — `finetune eval`: mean loss per target token, perplexity and token count.
+import type { Command } from '../cli/command.js';
+import { bool, num, optStr, str } from '../cli/command.js';
+import { readJsonl } from '../data/jsonl.js';
+import { encodeRecords } from '../data/format.js';
+import { evaluate } from '../evaluate.js';
+import { initBackend, openSession } from '../session.js';
+
+export const evalCommand: Command = {
+  name: 'eval',
+  summary: 'mean cross-entropy per target token, perplexity and token count on a JSONL file',
+  flags: {
+    model: { kind: 'string', required: true, help: 'checkpoint directory' },
+    adapter: { kind: 'string', help: 'PEFT adapter directory to apply' },
+    data: { kind: 'string', required: true, help: 'JSONL file ({"text"}, {"prompt","completion"} or {"messages"})' },
+    'batch-size': { kind: 'int', min: 1, default: 4, help: 'sequences per forward pass' },
+    'max-seq-len': { kind: 'int', min: 2, default: 2048, help: 'longer samples are truncated' },
+    'mask-prompt': { kind: 'boolean', help: 'score only completions / final assistant turns' },
+    json: { kind: 'boolean', help: 'print one JSON object' },
+  },
+  run(v, io) {
+    initBackend(io.note);
+    const s = openSession(str(v, 'model'), optStr(v, 'adapter'));
+    const file = str(v, 'data');
+    const { examples, truncated } = encodeRecords(file, readJsonl(file), s.tokenizer, { maxSeqLen: num(v, 'max-seq-len'), maskPrompt: bool(v, 'mask-prompt') });
+    if (truncated > 0) io.note(`note: ${truncated} of ${examples.length} samples were truncated to --max-seq-len ${num(v, 'max-seq-len')}`);
+    const padId = s.tokenizer.padTokenId ?? s.tokenizer.eosTokenIds[0] ?? 0;
+    const r = evaluate(s.model, examples, { batchSize: num(v, 'batch-size'), padId });
+    if (io.json) io.out(JSON.stringify({ ...r, samples: examples.length, truncated }));
+    else io.out(`loss ${r.loss.toFixed(4)}  perplexity ${r.perplexity.toFixed(3)}  tokens ${r.tokens}  samples ${examples.length}`);
+  },
+};

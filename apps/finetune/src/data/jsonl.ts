@@ -1,0 +1,71 @@
+// data/jsonl.ts — reads a JSONL dataset (or a directory with train.jsonl / valid.jsonl) with line numbers.
+import fs from 'node:fs';
+import path from 'node:path';
+import { FileFormatError, TsloraError } from '@tslora/core-tensor';
+
+export interface JsonlRecord {
+  /** 1-based line number in the file, for error messages. */
+  line: number;
+  value: unknown;
+}
+
+/** Parses every non-blank line; errors name the file and the line. */
+export function readJsonl(file: string): JsonlRecord[] {
+  if (!fs.existsSync(file)) throw new TsloraError(`data file ${file} does not exist`, { hint: 'pass --data a .jsonl file or a directory with train.jsonl (and valid.jsonl)' });
+  const bytes = fs.readFileSync(file);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    const at = firstInvalidUtf8(bytes);
+    throw new FileFormatError(file, `is not valid UTF-8 (first bad byte at line ${lineOfOffset(bytes, at)}, byte offset ${at})`, { hint: 'save the file as UTF-8' });
+  }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // BOM
+  const out: JsonlRecord[] = [];
+  const lines = text.split('\n');
+  lines.forEach((l, i) => {
+    const s = l.trim();
+    if (s === '') return;
+    try {
+      out.push({ line: i + 1, value: JSON.parse(s) });
+    } catch (e) {
+      throw new FileFormatError(file, `line ${i + 1} is not valid JSON (${(e as Error).message})`, { hint: 'each line must be one JSON object' });
+    }
+  });
+  if (out.length === 0) throw new FileFormatError(file, 'is empty (no JSON lines)', { hint: 'each line must be a JSON object such as {"text": "..."}' });
+  return out;
+}
+
+/** Resolves --data: a file is the training set; a directory gives train.jsonl and, if present, valid.jsonl. */
+export function resolveDataPaths(data: string, valid?: string): { train: string; valid: string | undefined } {
+  if (fs.existsSync(data) && fs.statSync(data).isDirectory()) {
+    const train = path.join(data, 'train.jsonl');
+    if (!fs.existsSync(train)) throw new TsloraError(`data directory ${data} has no train.jsonl`, { hint: 'put train.jsonl (and optionally valid.jsonl) in the directory' });
+    const v = valid ?? path.join(data, 'valid.jsonl');
+    return { train, valid: fs.existsSync(v) ? v : valid };
+  }
+  return { train: data, valid };
+}
+
+function firstInvalidUtf8(bytes: Uint8Array): number {
+  const dec = new TextDecoder('utf-8', { fatal: true });
+  // Binary search on the longest valid prefix (decoding is linear; this stays cheap for real files).
+  let lo = 0;
+  let hi = bytes.length;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    try {
+      dec.decode(bytes.subarray(0, mid), { stream: true });
+      lo = mid;
+    } catch {
+      hi = mid - 1;
+    }
+  }
+  return lo;
+}
+
+function lineOfOffset(bytes: Uint8Array, off: number): number {
+  let line = 1;
+  for (let i = 0; i < off && i < bytes.length; i++) if (bytes[i] === 10) line++;
+  return line;
+}

@@ -1,0 +1,36 @@
+// fs-util.ts — output directories that appear whole or not at all.
+import fs from 'node:fs';
+import path from 'node:path';
+import { TsloraError } from '@tslora/core-tensor';
+
+/** Refuses an existing non-empty directory unless force (then it is replaced at the end, not before). */
+export function checkOutDir(out: string, force = false): void {
+  if (fs.existsSync(out) && (!fs.statSync(out).isDirectory() || fs.readdirSync(out).length > 0) && !force) {
+    throw new TsloraError(`output directory ${out} exists and is not empty`, { hint: 'choose a new --out directory, or pass --force to replace it', exitCode: 2 });
+  }
+}
+
+/**
+ * Builds a directory in a hidden sibling temp dir, then renames it into place, so a crash or a
+ * failed write never leaves a half-written `out`. Leftover temp dirs from killed runs are removed.
+ */
+export function buildDirAtomically<T>(out: string, build: (tmp: string) => T, force = false): T {
+  checkOutDir(out, force);
+  const parent = path.dirname(path.resolve(out));
+  fs.mkdirSync(parent, { recursive: true });
+  const base = path.basename(out);
+  for (const f of fs.readdirSync(parent)) {
+    if (f.startsWith(`.${base}.tmp-`)) fs.rmSync(path.join(parent, f), { recursive: true, force: true });
+  }
+  const tmp = path.join(parent, `.${base}.tmp-${process.pid}`);
+  fs.mkdirSync(tmp);
+  try {
+    const result = build(tmp);
+    if (fs.existsSync(out)) fs.rmSync(out, { recursive: true, force: true });
+    fs.renameSync(tmp, out);
+    return result;
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}

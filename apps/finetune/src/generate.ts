@@ -1,0 +1,66 @@
+// generate.ts — KV-cached decoding: greedy at temperature 0, else temperature + top-p (nucleus) sampling.
+import { KVCache } from '@tslora/attention';
+import { type Random, Tensor, noGrad } from '@tslora/core-tensor';
+import type { QwenForCausalLM } from './model/qwen.js';
+
+export interface GenerateOptions {
+  maxTokens: number;
+  /** 0 → greedy (argmax). */
+  temperature: number;
+  /** Nucleus sampling mass in (0, 1]. */
+  topP: number;
+  rng: Random;
+  /** Generation stops after emitting one of these. */
+  eosTokenIds: readonly number[];
+  /** Called with each new token id as soon as it is chosen (streaming). */
+  onToken?: (id: number) => void;
+}
+
+/** Picks the next token from one row of logits. */
+export function sampleToken(logits: Float32Array, temperature: number, topP: number, rng: Random): number {
+  if (temperature <= 0) {
+    let best = 0;
+    for (let i = 1; i < logits.length; i++) if ((logits[i] as number) > (logits[best] as number)) best = i;
+    return best;
+  }
+  let mx = Number.NEGATIVE_INFINITY;
+  for (const v of logits) if (v > mx) mx = v;
+  const p = new Float64Array(logits.length);
+  let s = 0;
+  for (let i = 0; i < logits.length; i++) {
+    p[i] = Math.exp(((logits[i] as number) - mx) / temperature);
+    s += p[i] as number;
+  }
+  // Nucleus: keep the most probable tokens until their mass reaches topP, renormalise, draw.
+  const order = Array.from(p.keys()).sort((a, b) => (p[b] as number) - (p[a] as number));
+  let kept = 0;
+  let n = 0;
+  while (n < order.length && kept < topP * s) kept += p[order[n++] as number] as number;
+  let u = rng.uniform() * kept;
+  for (let i = 0; i < n; i++) {
+    u -= p[order[i] as number] as number;
+    if (u <= 0) return order[i] as number;
+  }
+  return order[n - 1] as number;
+}
+
+/** Generates up to maxTokens after `promptIds`; returns the new ids (eos included if hit). */
+export function generate(model: QwenForCausalLM, promptIds: readonly number[], opts: GenerateOptions): number[] {
+  return noGrad(() => {
+    const cache = new KVCache();
+    const V = model.config.vocabSize;
+    const out: number[] = [];
+    let input = Tensor.int(promptIds, [1, promptIds.length]);
+    for (let step = 0; step < opts.maxTokens; step++) {
+      const logits = model.forward(input, { cache }); // (1,T,V)
+      const T = logits.shape[1] as number;
+      const last = logits.f32.subarray((T - 1) * V, T * V);
+      const id = sampleToken(last, opts.temperature, opts.topP, opts.rng);
+      out.push(id);
+      opts.onToken?.(id);
+      if (opts.eosTokenIds.includes(id)) break;
+      input = Tensor.int([id], [1, 1]);
+    }
+    return out;
+  });
+}

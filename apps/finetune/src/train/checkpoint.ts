@@ -1,0 +1,94 @@
+// train/checkpoint.ts — checkpoints/step-N/: trainable weights, AdamW moments, schedule position and RNG.
+//
+// Each checkpoint directory appears whole or not at all (built beside, then renamed), so a crash
+// while saving leaves the previous checkpoint as the latest complete one.
+import fs from 'node:fs';
+import path from 'node:path';
+import { FileFormatError, SafetensorsFile, type Tensor, TsloraError, writeSafetensors } from '@tslora/core-tensor';
+import { buildDirAtomically } from '../fs-util.js';
+
+export interface TrainerState {
+  /** Optimizer steps completed. */
+  step: number;
+  /** Epoch and batch cursor into that epoch's plan (plans are rebuilt from the seed). */
+  epoch: number;
+  cursor: number;
+  /** Dropout generator state, so a resumed run draws the same masks. */
+  rng: { s: number[]; spare: number | null };
+  /** AdamW step count and hyper-parameters as saved by the optimizer. */
+  optimizer: Record<string, unknown>;
+  /** The run's options, checked on resume so a resumed run is the same run. */
+  options: Record<string, unknown>;
+}
+
+const STATE = 'trainer_state.json';
+const WEIGHTS = 'trainable.safetensors';
+const MOMENTS = 'optimizer.safetensors';
+
+export function stepDirName(step: number): string {
+  return `step-${step}`;
+}
+
+/** Writes one checkpoint atomically; `extra(dir)` adds files (the PEFT adapter) inside the same commit. */
+export function saveCheckpoint(
+  root: string,
+  state: TrainerState,
+  trainable: [string, Tensor][],
+  moments: Map<string, Float32Array>,
+  extra?: (dir: string) => void,
+): string {
+  const dir = path.join(root, stepDirName(state.step));
+  buildDirAtomically(dir, (tmp) => {
+    const f32 = (name: string, data: Float32Array, shape: readonly number[]) => ({ name, dtype: 'f32' as const, shape: [...shape], data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+    writeSafetensors(path.join(tmp, WEIGHTS), trainable.map(([n, t]) => f32(n, t.f32, t.shape)));
+    writeSafetensors(path.join(tmp, MOMENTS), [...moments].map(([n, m]) => f32(n, m, [m.length])));
+    extra?.(tmp);
+    fs.writeFileSync(path.join(tmp, STATE), `${JSON.stringify(state, null, 2)}\n`);
+  }, true);
+  return dir;
+}
+
+/** The newest complete checkpoint under root (temp dirs of interrupted saves are ignored). */
+export function latestCheckpoint(root: string): string | undefined {
+  if (!fs.existsSync(root)) return undefined;
+  const steps = fs
+    .readdirSync(root)
+    .map((f) => /^step-(\d+)$/.exec(f))
+    .filter((m): m is RegExpExecArray => m !== null && fs.existsSync(path.join(root, m[0], STATE)))
+    .map((m) => Number(m[1]));
+  if (steps.length === 0) return undefined;
+  return path.join(root, stepDirName(Math.max(...steps)));
+}
+
+export interface LoadedCheckpoint {
+  dir: string;
+  state: TrainerState;
+  weights: Map<string, Float32Array>;
+  moments: Map<string, Float32Array>;
+}
+
+/** Reads a checkpoint; `dir` may be the run's --out (its latest checkpoint is taken) or a step dir. */
+export function loadCheckpoint(dir: string): LoadedCheckpoint {
+  let d = dir;
+  if (!fs.existsSync(path.join(d, STATE))) {
+    const latest = latestCheckpoint(path.join(dir, 'checkpoints')) ?? latestCheckpoint(dir);
+    if (!latest) throw new TsloraError(`--resume ${dir}: no complete checkpoint found`, { hint: 'pass a run directory (its --out) or a checkpoints/step-N directory', exitCode: 2 });
+    d = latest;
+  }
+  const stateFile = path.join(d, STATE);
+  let state: TrainerState;
+  try {
+    state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as TrainerState;
+  } catch (e) {
+    throw new FileFormatError(stateFile, `cannot be read (${(e as Error).message})`, { hint: 'resume from an earlier checkpoint' });
+  }
+  const read = (file: string) => {
+    const st = SafetensorsFile.open(path.join(d, file));
+    try {
+      return new Map(st.tensors.map((t) => [t.name, st.readF32(t.name)] as const));
+    } finally {
+      st.close();
+    }
+  };
+  return { dir: d, state, weights: read(WEIGHTS), moments: read(MOMENTS) };
+}

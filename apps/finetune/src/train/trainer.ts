@@ -1,0 +1,176 @@
+// train/trainer.ts — the training loop: micro-batches → loss → backward → clip → AdamW, with
+// evaluation, checkpoints, metrics, resume and clean interruption.
+import fs from 'node:fs';
+import path from 'node:path';
+import { AdamW, type Module, Random, type Tensor, TsloraError, clipGradNorm, lrAt } from '@tslora/core-tensor';
+import { type LoraConfig, applyLora, saveAdapter } from '@tslora/lora';
+import type { Io } from '../cli/command.js';
+import { type Example } from '../data/format.js';
+import { causalLmLoss, countTargets } from '../model/loss.js';
+import { parseTargets } from '../commands/targets.js';
+import { evaluate } from '../evaluate.js';
+import { BatchStream } from './batches.js';
+import { type TrainerState, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { MetricsLog, type StepMetrics } from './metrics.js';
+import type { TrainOptions } from './options.js';
+import type { Session } from '../session.js';
+
+export interface TrainData {
+  train: Example[];
+  valid: Example[] | undefined;
+  padId: number;
+}
+
+export interface TrainHooks {
+  /** After every logged step (progress line). */
+  onStep?(m: StepMetrics, total: number): void;
+  /** After every evaluation and at the end (reports). */
+  onEval?(rows: readonly StepMetrics[]): void;
+  /** Polled between steps: true asks the loop to checkpoint and stop (SIGINT/SIGTERM). */
+  shouldStop?(): boolean;
+}
+
+export interface TrainResult {
+  steps: number;
+  totalSteps: number;
+  interrupted: boolean;
+  finalLoss: number;
+  valLoss: number | undefined;
+  checkpoint: string | undefined;
+  trainable: number;
+  metrics: StepMetrics[];
+}
+
+/** Options that must match on resume (a different value would make it a different run). */
+function runIdentity(o: TrainOptions): Record<string, unknown> {
+  const { resume: _r, out: _o, force: _f, evalEvery: _e, saveEvery: _s, valBatches: _v, ...rest } = o;
+  return rest as Record<string, unknown>;
+}
+
+/** Sets up LoRA (or full fine-tuning) on the loaded model; returns the trainable parameters. */
+export function prepareModel(model: Module, o: TrainOptions, rng: Random): { params: [string, Tensor][]; lora: LoraConfig | undefined } {
+  let lora: LoraConfig | undefined;
+  if (o.fineTuneType === 'full') {
+    model.unfreeze();
+  } else {
+    const n = (model as unknown as { config: { numHiddenLayers: number } }).config.numHiddenLayers;
+    const layers = o.layers === undefined ? null : Array.from({ length: Math.min(o.layers, n) }, (_, i) => n - Math.min(o.layers as number, n) + i);
+    lora = applyLora(model, { r: o.rank, alpha: o.alpha, dropout: o.dropout, targetModules: parseTargets(o.targets), layers, useRslora: o.rslora, init: o.init, seed: o.seed }, { rng }).config;
+  }
+  model.train();
+  return { params: model.trainableParameters(), lora };
+}
+
+export function totalSteps(o: TrainOptions, batchesPerEpoch: number): number {
+  if (o.iters !== undefined) return o.iters;
+  const perEpoch = Math.max(1, Math.ceil(batchesPerEpoch / o.gradAccum));
+  return Math.max(1, Math.round((o.epochs ?? 1) * perEpoch));
+}
+
+/** Runs (or resumes) training to the end or until interrupted. */
+export async function train(s: Session, data: TrainData, o: TrainOptions, io: Io, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const rng = new Random(o.seed);
+  const { params, lora } = prepareModel(s.model, o, rng);
+  const opt = new AdamW(params, { lr: o.lr, weightDecay: o.weightDecay });
+  const ckptRoot = path.join(o.out, 'checkpoints');
+  let state: TrainerState = { step: 0, epoch: 0, cursor: 0, rng: rng.state, optimizer: {}, options: runIdentity(o) };
+  if (o.resume) {
+    const ck = loadCheckpoint(o.resume);
+    const mismatch = Object.entries(runIdentity(o)).filter(([k, v]) => JSON.stringify(ck.state.options[k]) !== JSON.stringify(v));
+    if (mismatch.length) {
+      throw new TsloraError(`--resume ${ck.dir}: options differ from the checkpoint's run: ${mismatch.map(([k, v]) => `${k}=${JSON.stringify(v)} (was ${JSON.stringify(ck.state.options[k])})`).join(', ')}`, {
+        hint: 'resume with the same options as the original run',
+        exitCode: 2,
+      });
+    }
+    for (const [name, p] of params) {
+      const w = ck.weights.get(name);
+      if (!w || w.length !== p.size) throw new TsloraError(`--resume ${ck.dir}: checkpoint has no weights for ${name}`, { exitCode: 2 });
+      p.f32.set(w);
+    }
+    opt.loadStateDict({ ...ck.state.optimizer, moments: ck.moments });
+    state = ck.state;
+    rng.setState(state.rng);
+    io.note(`resumed from ${ck.dir} at step ${state.step}`);
+  }
+  const stream = new BatchStream(data.train, o.batchSize, data.padId, o.seed, { epoch: state.epoch, cursor: state.cursor });
+  const total = totalSteps(o, stream.length);
+  const metrics = new MetricsLog(path.join(o.out, 'metrics.jsonl'), state.step);
+  const trainable = params.reduce((n, [, p]) => n + p.size, 0);
+  let lastCkpt: string | undefined;
+
+  const save = (): string => {
+    state = { ...state, epoch: stream.epoch, cursor: stream.cursor, rng: rng.state, optimizer: opt.stateDict().meta };
+    lastCkpt = saveCheckpoint(ckptRoot, state, params, opt.stateDict().moments, o.fineTuneType === 'lora' ? (dir) => writeAdapter(dir, s, o, lora as LoraConfig) : undefined);
+    return lastCkpt;
+  };
+  const validate = (): number | undefined => {
+    if (!data.valid?.length) return undefined;
+    const subset = o.valBatches ? data.valid.slice(0, o.valBatches * o.batchSize) : data.valid;
+    s.model.eval();
+    const r = evaluate(s.model as never, subset, { batchSize: o.batchSize, padId: data.padId });
+    s.model.train();
+    return r.loss;
+  };
+
+  const t0 = performance.now();
+  let interrupted = false;
+  let lastLoss = Number.NaN;
+  let lastVal: number | undefined;
+  while (state.step < total) {
+    if (hooks.shouldStop?.()) {
+      interrupted = true;
+      break;
+    }
+    const step = state.step + 1;
+    const lr = lrAt(step - 1, { lr: o.lr, warmup: o.warmup, total, schedule: o.schedule });
+    opt.lr = lr;
+    const ts = performance.now();
+    // Gradient accumulation: every micro-batch's loss is divided by the target tokens of the whole
+    // step, so the summed gradient equals that of one large batch (DESIGN §4).
+    const micro = Array.from({ length: o.gradAccum }, () => stream.next());
+    const targets = micro.reduce((n, b) => n + countTargets(b.labels), 0);
+    let loss = 0;
+    let tokens = 0;
+    for (const b of micro) {
+      const logits = s.model.forward(b.inputIds, { attentionMask: b.attentionMask });
+      const l = causalLmLoss(logits, b.labels, { divisor: Math.max(targets, 1) });
+      l.backward();
+      loss += l.item();
+      tokens += b.tokens;
+    }
+    const gradNorm = clipGradNorm(params.map(([, p]) => p), o.maxGradNorm > 0 ? o.maxGradNorm : Number.POSITIVE_INFINITY);
+    if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+      opt.zeroGrad();
+      throw new TsloraError(`step ${step}: ${Number.isFinite(loss) ? `gradient norm is ${gradNorm}` : `loss is ${loss}`}; training stopped before applying the update`, {
+        hint: `the last good checkpoint is ${lastCkpt ?? '(none yet: use --save-every)'}; lower --lr or --max-grad-norm`,
+        exitCode: 1,
+      });
+    }
+    opt.step();
+    opt.zeroGrad();
+    state = { ...state, step };
+    lastLoss = loss;
+    const now = performance.now();
+    const row: StepMetrics = { step, loss, lr, grad_norm: gradNorm, tokens, tokens_per_s: tokens / ((now - ts) / 1000), elapsed_s: (now - t0) / 1000 };
+    const evalNow = (o.evalEvery > 0 && step % o.evalEvery === 0) || step === total;
+    if (evalNow) {
+      lastVal = validate();
+      if (lastVal !== undefined) row.val_loss = lastVal;
+    }
+    metrics.append(row);
+    hooks.onStep?.(row, total);
+    if (evalNow) hooks.onEval?.(metrics.rows);
+    if (o.saveEvery > 0 && step % o.saveEvery === 0 && step < total) save();
+    await new Promise((r) => setImmediate(r)); // let SIGINT/SIGTERM handlers run between steps
+  }
+  save();
+  if (!interrupted && o.fineTuneType === 'lora') writeAdapter(o.out, s, o, lora as LoraConfig);
+  hooks.onEval?.(metrics.rows);
+  return { steps: state.step, totalSteps: total, interrupted, finalLoss: lastLoss, valLoss: lastVal, checkpoint: lastCkpt, trainable, metrics: metrics.rows };
+}
+
+function writeAdapter(dir: string, s: Session, o: TrainOptions, lora: LoraConfig): void {
+  fs.mkdirSync(dir, { recursive: true });
+  saveAdapter(dir, s.model, lora, { baseModelNameOrPath: path.resolve(o.model) });
+}
