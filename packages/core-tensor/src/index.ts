@@ -1,7 +1,7 @@
 // index.ts — the public entry of @tslora/core-tensor.
 
 // ---- tensors and autograd ----
-export { Tensor, type Scalar, type TensorData, type TensorDType } from './tensor.js';
+export { Tensor, type Scalar, type TensorArray, type TensorDType } from './tensor.js';
 export { backward, type BackwardFn, type GradNode, isGradEnabled, noGrad, record } from './autograd.js';
 export { broadcastShapes, normAxis, numel, type Shape, shapeEq, shapeStr, stridesOf } from './shape.js';
 export { Random } from './random.js';
@@ -11,7 +11,12 @@ export * from './errors.js';
 export * from './ops/index.js';
 
 // ---- backends ----
-export * from './backend/backend.js';
+export * from './backend/index.js';
 
 // ---- nn modules ----
 export * from './nn/index.js';
+
+// ---- dtypes and checkpoint I/O ----
+export * from './dtype.js';
+export * from './io/safetensors.js';
+export * from './io/sharded.js';

@@ -27,10 +27,14 @@ export class Random {
   }
 
   static fromState(state: { s: number[]; spare: number | null }): Random {
-    const r = new Random(0);
-    r.s = Uint32Array.from(state.s);
-    r.spare = state.spare;
-    return r;
+    return new Random(0).setState(state);
+  }
+
+  /** Restores a saved state in place (modules holding this generator see the restored stream). */
+  setState(state: { s: number[]; spare: number | null }): this {
+    this.s = Uint32Array.from(state.s);
+    this.spare = state.spare;
+    return this;
   }
 
   /** Next raw 32-bit value. */
