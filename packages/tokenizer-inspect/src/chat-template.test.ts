@@ -84,6 +84,18 @@ describe('describeChatTemplate', () => {
     });
   });
 
+  it('describes a template that refuses system messages instead of failing', () => {
+    const noSystem = `{%- for m in messages %}{%- if m.role == 'system' %}{{ raise_exception('System role not supported') }}{%- endif %}{{- '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}`;
+    const tpl = new ChatTemplate(noSystem, 'x', {});
+    expect(() => tpl.render([{ role: 'system', content: 's' }])).toThrow(/System role not supported/);
+    expect(describeChatTemplate(tpl)).toMatchObject({
+      format: 'chatml',
+      defaultSystemPrompt: null,
+      thinkingTags: false,
+      toolsSupported: false,
+    });
+  });
+
   it('calls a non-ChatML template "other"', () => {
     const llama = `{{ bos_token }}{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}[assistant] {% endif %}`;
     const tpl = new ChatTemplate(llama, 'x', { bos_token: '<s>' });

@@ -147,34 +147,44 @@ export function chatml(messages: readonly { role: string; content: string }[], a
   return addGenerationPrompt ? `${turns}<|im_start|>assistant\n` : turns;
 }
 
-/** Renders probe conversations through `tpl` and reports its format and features. Render errors propagate. */
+/**
+ * Renders probe conversations through `tpl` and reports its format and features. The user-only probe
+ * must render (its error propagates: the template is unusable); the others may be refused by a
+ * template (e.g. one that raises on a system role) and then count as "feature absent".
+ */
 export function describeChatTemplate(tpl: ChatTemplate): ChatTemplateInfo {
-  const sysUser = [
-    { role: 'system', content: PROBE_SYSTEM },
-    { role: 'user', content: PROBE_USER },
-  ];
-  const withSystem = tpl.render(sysUser, { addGenerationPrompt: true });
-  const format =
-    withSystem === chatml(sysUser, true) ? 'chatml' : withSystem.includes('<|im_start|>') ? 'chatml-like' : 'other';
-  const userOnly = tpl.render([{ role: 'user', content: PROBE_USER }], { addGenerationPrompt: true });
-  const sys = /^<\|im_start\|>system\n([\s\S]*?)<\|im_end\|>/.exec(userOnly);
-  const noThinking = tpl.render(sysUser, { addGenerationPrompt: true, enableThinking: false });
+  const user = [{ role: 'user', content: PROBE_USER }];
+  const sysUser = [{ role: 'system', content: PROBE_SYSTEM }, ...user];
+  const gen = { addGenerationPrompt: true };
+  const userOnly = tpl.render(user, gen);
+  const tryRender = (messages: ChatMessage[], opts: ChatTemplateOptions): string | null => {
+    try {
+      return tpl.render(messages, opts);
+    } catch {
+      return null;
+    }
+  };
+  const withSystem = tryRender(sysUser, gen);
+  const sys = /^<\|im_start\|>system\n([\s\S]*?)<\|im_end\|>\n/.exec(userOnly);
+  const isChatml =
+    userOnly === (sys?.[0] ?? '') + chatml(user, true) && (withSystem === null || withSystem === chatml(sysUser, true));
+  const noThinking = tryRender(user, { ...gen, enableThinking: false });
   const tool = {
     type: 'function',
     function: { name: 'probe_tool', description: 'probe', parameters: { type: 'object', properties: {} } },
   };
-  const withTools = tpl.render(sysUser, { addGenerationPrompt: true, tools: [tool] });
+  const withTools = tryRender(user, { ...gen, tools: [tool] });
   // Reasoning given as a field (not inside content), so only a template that writes think tags shows them.
-  const reply = tpl.render([
-    ...sysUser,
-    { role: 'assistant', content: 'probe answer', reasoning_content: 'probe reasoning' },
-  ]);
+  const reply = tryRender(
+    [...user, { role: 'assistant', content: 'probe answer', reasoning_content: 'probe reasoning' }],
+    {},
+  );
   return {
     origin: tpl.origin,
-    format,
+    format: isChatml ? 'chatml' : userOnly.includes('<|im_start|>') ? 'chatml-like' : 'other',
     defaultSystemPrompt: sys?.[1] ?? null,
-    thinkingTags: noThinking.includes('<think>') || reply.includes('<think>'),
-    enableThinkingSwitch: noThinking !== withSystem,
-    toolsSupported: withTools !== withSystem,
+    thinkingTags: Boolean(noThinking?.includes('<think>') || reply?.includes('<think>')),
+    enableThinkingSwitch: noThinking !== null && noThinking !== userOnly,
+    toolsSupported: withTools !== null && withTools !== userOnly,
   };
 }

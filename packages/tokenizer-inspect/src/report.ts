@@ -1,7 +1,7 @@
 // report.ts — the inspect report as aligned plain-text tables for a terminal (JSON is the report object itself).
 import type { InspectReport } from './inspect.js';
-import type { TokenRef } from './load.js';
-import type { NormStats } from './norm-stats.js';
+import type { AddedTokenInfo, TokenRef } from './load.js';
+import type { EmbeddingNorms, NormStats } from './norm-stats.js';
 
 /** Pads every column of `rows` to its widest cell; `indent` prefixes each line. Trailing spaces are trimmed. */
 export function alignTable(rows: readonly (readonly string[])[], indent = '  '): string {
@@ -39,101 +39,104 @@ const tokenRef = (t: TokenRef | null): string =>
 const ids = (x: number | number[] | null): string =>
   x === null ? 'not set' : Array.isArray(x) ? `[${x.join(', ')}]` : String(x);
 
-/** Renders `report` for people: the plain-words summary first, then one aligned table per section. */
-export function formatReport(report: InspectReport): string {
-  const out: string[] = [`Checkpoint ${report.dir}`, '', report.summary, ''];
-  const section = (title: string, rows: string[][]): void => {
-    out.push(title, alignTable(rows), '');
-  };
-  const t = report.tokenizer;
+type Rows = string[][];
+
+function tokenizerRows(t: InspectReport['tokenizer']): Rows {
   const added = t.addedTokens;
-  section('Tokenizer', [
+  const addedText =
+    added.length === 0
+      ? '0'
+      : `${added.length} (ids ${added[0]?.id}..${added.at(-1)?.id}, ${added.filter((a) => a.special).length} special)`;
+  return [
     ['model', t.modelType],
     ['BPE vocabulary (model.vocab)', String(t.bpeVocabSize)],
-    [
-      'added tokens',
-      added.length === 0
-        ? '0'
-        : `${added.length} (ids ${added[0]?.id}..${added.at(-1)?.id}, ${added.filter((a) => a.special).length} special)`,
-    ],
+    ['added tokens', addedText],
     ['highest token id', String(t.highestTokenId)],
     [
       'ids used (highest + 1)',
       t.distinctIds === t.usedIds ? String(t.usedIds) : `${t.usedIds} (${t.usedIds - t.distinctIds} undefined)`,
     ],
-  ]);
-  const e = report.embedding;
-  section('Model', [
-    ['config.vocab_size', String(report.config.vocabSize)],
+  ];
+}
+
+function modelRows(r: InspectReport): Rows {
+  const e = r.embedding;
+  return [
+    ['config.vocab_size', String(r.config.vocabSize)],
     ['embedding', e === null ? 'no weights found' : `${e.tensor} ${e.dtype} [${e.shape.join(', ')}] in ${e.file}`],
-    ['padding rows', `${report.padding.rows}: ${report.padding.reason}`],
-    ['lm_head', report.lmHead.note],
-  ]);
-  const s = report.specialTokens;
-  section('Special tokens', [
+    ['padding rows', `${r.padding.rows}: ${r.padding.reason}`],
+    ['lm_head', r.lmHead.note],
+  ];
+}
+
+function specialTokenRows(s: InspectReport['specialTokens']): Rows {
+  return [
     ['', 'tokenizer_config.json', 'generation_config.json', 'used'],
     ['eos', tokenRef(s.eos.tokenizerConfig), ids(s.eos.generationConfig), ids(s.eos.ids)],
     ['pad', tokenRef(s.pad.tokenizerConfig), ids(s.pad.generationConfig), ids(s.pad.id)],
     ['bos', tokenRef(s.bos.tokenizerConfig), ids(s.bos.generationConfig), ids(s.bos.id)],
-  ]);
-  const c = report.chatTemplate;
-  section(
-    'Chat template',
-    c === null
-      ? [['template', 'none (base model or template not shipped)']]
-      : [
-          ['source', c.origin],
-          [
-            'format',
-            {
-              chatml: 'ChatML (<|im_start|>{role}\\n{content}<|im_end|>\\n)',
-              'chatml-like': 'ChatML-like (differs from plain ChatML)',
-              other: 'other',
-            }[c.format],
-          ],
-          ['default system prompt', c.defaultSystemPrompt === null ? 'none' : JSON.stringify(c.defaultSystemPrompt)],
-          [
-            'thinking tags',
-            c.thinkingTags
-              ? `yes (<think>...</think>)${c.enableThinkingSwitch ? ', enable_thinking switch' : ''}`
-              : 'no',
-          ],
-          ['tools', c.toolsSupported ? 'yes' : 'no'],
-        ],
-  );
-  const n = report.norms;
-  const normOf = (id: number): string => {
-    const a = n?.addedTokens.find((x) => x.id === id);
-    return a === undefined
-      ? ''
-      : `${num(a.norm)}${a.ratioToRegularMean === null ? '' : ` (${a.ratioToRegularMean.toFixed(2)}× regular mean)`}`;
+  ];
+}
+
+const FORMAT_NAMES = {
+  chatml: 'ChatML (<|im_start|>{role}\\n{content}<|im_end|>\\n)',
+  'chatml-like': 'ChatML-like (differs from plain ChatML)',
+  other: 'other',
+} as const;
+
+function templateRows(c: InspectReport['chatTemplate']): Rows {
+  if (c === null) return [['template', 'none (base model or template not shipped)']];
+  const thinking = c.thinkingTags
+    ? `yes (<think>...</think>)${c.enableThinkingSwitch ? ', enable_thinking switch' : ''}`
+    : 'no';
+  return [
+    ['source', c.origin],
+    ['format', FORMAT_NAMES[c.format]],
+    ['default system prompt', c.defaultSystemPrompt === null ? 'none' : JSON.stringify(c.defaultSystemPrompt)],
+    ['thinking tags', thinking],
+    ['tools', c.toolsSupported ? 'yes' : 'no'],
+  ];
+}
+
+function addedTokenRows(added: readonly AddedTokenInfo[], n: EmbeddingNorms | null): Rows {
+  const normOf = (id: number): string[] => {
+    if (n === null) return [];
+    const a = n.addedTokens.find((x) => x.id === id);
+    if (a === undefined) return [''];
+    return [
+      `${num(a.norm)}${a.ratioToRegularMean === null ? '' : ` (${a.ratioToRegularMean.toFixed(2)}× regular mean)`}`,
+    ];
   };
-  section('Added tokens', [
+  return [
     ['id', 'content', 'special', ...(n ? ['row L2 norm'] : [])],
-    ...added.map((a) => [
-      String(a.id),
-      JSON.stringify(a.content),
-      a.special ? 'yes' : 'no',
-      ...(n ? [normOf(a.id)] : []),
-    ]),
-  ]);
-  if (n !== null) {
-    const stat = (label: string, x: NormStats): string[] => [
-      label,
-      String(x.count),
-      num(x.mean),
-      num(x.min),
-      num(x.max),
-    ];
-    const rows = [
-      ['rows', 'count', 'mean', 'min', 'max'],
-      stat('regular (BPE)', n.regular),
-      stat('added tokens', n.added),
-      stat('padding', n.padding),
-    ];
-    if (n.undefinedIds.count > 0) rows.push(stat('undefined ids', n.undefinedIds));
-    section(`Embedding row L2 norms (${n.tensor})`, rows);
-  }
+    ...added.map((a) => [String(a.id), JSON.stringify(a.content), a.special ? 'yes' : 'no', ...normOf(a.id)]),
+  ];
+}
+
+function normRows(n: EmbeddingNorms): Rows {
+  const stat = (label: string, x: NormStats): string[] => [label, String(x.count), num(x.mean), num(x.min), num(x.max)];
+  const rows = [
+    ['rows', 'count', 'mean', 'min', 'max'],
+    stat('regular (BPE)', n.regular),
+    stat('added tokens', n.added),
+    stat('padding', n.padding),
+  ];
+  if (n.undefinedIds.count > 0) rows.push(stat('undefined ids', n.undefinedIds));
+  return rows;
+}
+
+/** Renders `report` for people: the plain-words summary first, then one aligned table per section. */
+export function formatReport(report: InspectReport): string {
+  const out: string[] = [`Checkpoint ${report.dir}`, '', report.summary, ''];
+  const section = (title: string, rows: Rows): void => {
+    out.push(title, alignTable(rows), '');
+  };
+  section('Tokenizer', tokenizerRows(report.tokenizer));
+  section('Model', modelRows(report));
+  section('Special tokens', specialTokenRows(report.specialTokens));
+  section('Chat template', templateRows(report.chatTemplate));
+  section('Added tokens', addedTokenRows(report.tokenizer.addedTokens, report.norms));
+  if (report.norms !== null) section(`Embedding row L2 norms (${report.norms.tensor})`, normRows(report.norms));
   if (report.warnings.length > 0)
     section(
       'Warnings',
