@@ -20,7 +20,13 @@ export function compareClose(actual: ArrayLike<number>, expected: ArrayLike<numb
     const a = actual[i] as number;
     const b = expected[i] as number;
     const d = Math.abs(a - b);
-    const bad = Number.isNaN(a) !== Number.isNaN(b) || (!Number.isNaN(d) && d > atol + rtol * Math.abs(b)) || (Number.isNaN(d) && a !== b && !(Number.isNaN(a) && Number.isNaN(b)));
+    // NaN matches only NaN and ±Inf only itself: with b = ±Inf, rtol·|b| = Inf would accept anything.
+    const bad =
+      Number.isNaN(a) || Number.isNaN(b)
+        ? !(Number.isNaN(a) && Number.isNaN(b))
+        : !Number.isFinite(a) || !Number.isFinite(b)
+          ? a !== b
+          : d > atol + rtol * Math.abs(b);
     if (bad) ok = false;
     if (d > maxDiff || (bad && worst < 0)) {
       maxDiff = Number.isNaN(d) ? maxDiff : d;

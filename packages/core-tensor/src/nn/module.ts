@@ -89,15 +89,14 @@ export abstract class Module {
   /** Replaces the child at a dotted path (how LoRA wraps a Linear in place). */
   setSubmodule(path: string, m: Module): void {
     const dot = path.lastIndexOf('.');
-    const parent = dot < 0 ? this : this.getSubmodule(path.slice(0, dot));
     const key = path.slice(dot + 1);
-    if (!parent) throw new TsloraError(`setSubmodule: no module at "${path.slice(0, dot)}"`);
-    const rec = parent as unknown as Record<string, unknown>;
-    const arrIdx = /^\d+$/.test(key) ? Number(key) : -1;
-    if (arrIdx >= 0) {
-      // path "layers.3": the parent's array field holding index 3
+    if (/^\d+$/.test(key)) {
+      // path "layers.3": an element of an array field (its parent "layers" is an array, not a module)
       throw new TsloraError(`setSubmodule: "${path}" names a list element; replace the list entry's children instead`);
     }
+    const parent = dot < 0 ? this : this.getSubmodule(path.slice(0, dot));
+    if (!parent) throw new TsloraError(`setSubmodule: no module at "${path.slice(0, dot)}"`);
+    const rec = parent as unknown as Record<string, unknown>;
     if (!(rec[key] instanceof Module)) throw new TsloraError(`setSubmodule: "${path}" is not a module`);
     rec[key] = m;
   }
@@ -132,9 +131,8 @@ export abstract class Module {
         hint: 'the weights and the model config must come from the same checkpoint',
       });
     }
-    for (const [k, t] of entries) {
-      const p = params.get(k);
-      if (p) p.data = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
-    }
+    // Copy into the parameter's own buffer: sharing the source's would let optimizer updates (which
+    // mutate .data in place) write through into the caller's tensors, e.g. another model's weights.
+    for (const [k, t] of entries) params.get(k)?.f32.set(t.data);
   }
 }
