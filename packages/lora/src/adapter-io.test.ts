@@ -16,7 +16,11 @@ let n = 0;
 const tmp = (): string => nodePath.join(root, `d${n++}`);
 
 /** A trained-looking adapter: all-linear, r = 2, B nonzero. */
-function trained(seed = 1, sizes = S, config: Parameters<typeof applyLora>[1] = { r: 2, alpha: 4, targetModules: 'all-linear', seed: 5 }) {
+function trained(
+  seed = 1,
+  sizes = S,
+  config: Parameters<typeof applyLora>[1] = { r: 2, alpha: 4, targetModules: 'all-linear', seed: 5 },
+) {
   const model = new TinyQwen(sizes, new Random(seed));
   const res = applyLora(model, config);
   const rng = new Random(9);
@@ -32,40 +36,54 @@ describe('saveAdapter: the files PEFT writes', () => {
   it('adapter_model.safetensors holds exactly the PEFT keys, f32, (r,in)/(out,r), metadata {"format":"pt"}', () => {
     const st = SafetensorsFile.open(nodePath.join(dir, 'adapter_model.safetensors'));
     const keys = st.tensors.map((t) => t.name).sort();
-    const proj = { q_proj: 'self_attn', k_proj: 'self_attn', v_proj: 'self_attn', o_proj: 'self_attn', gate_proj: 'mlp', up_proj: 'mlp', down_proj: 'mlp' };
-    expect(keys).toEqual(
-      [
-        'base_model.model.model.layers.0.mlp.down_proj.lora_A.weight',
-        'base_model.model.model.layers.0.mlp.down_proj.lora_B.weight',
-        'base_model.model.model.layers.0.mlp.gate_proj.lora_A.weight',
-        'base_model.model.model.layers.0.mlp.gate_proj.lora_B.weight',
-        'base_model.model.model.layers.0.mlp.up_proj.lora_A.weight',
-        'base_model.model.model.layers.0.mlp.up_proj.lora_B.weight',
-        'base_model.model.model.layers.0.self_attn.k_proj.lora_A.weight',
-        'base_model.model.model.layers.0.self_attn.k_proj.lora_B.weight',
-        'base_model.model.model.layers.0.self_attn.o_proj.lora_A.weight',
-        'base_model.model.model.layers.0.self_attn.o_proj.lora_B.weight',
-        'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight',
-        'base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight',
-        'base_model.model.model.layers.0.self_attn.v_proj.lora_A.weight',
-        'base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight',
-        'base_model.model.model.layers.1.mlp.down_proj.lora_A.weight',
-        'base_model.model.model.layers.1.mlp.down_proj.lora_B.weight',
-        'base_model.model.model.layers.1.mlp.gate_proj.lora_A.weight',
-        'base_model.model.model.layers.1.mlp.gate_proj.lora_B.weight',
-        'base_model.model.model.layers.1.mlp.up_proj.lora_A.weight',
-        'base_model.model.model.layers.1.mlp.up_proj.lora_B.weight',
-        'base_model.model.model.layers.1.self_attn.k_proj.lora_A.weight',
-        'base_model.model.model.layers.1.self_attn.k_proj.lora_B.weight',
-        'base_model.model.model.layers.1.self_attn.o_proj.lora_A.weight',
-        'base_model.model.model.layers.1.self_attn.o_proj.lora_B.weight',
-        'base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight',
-        'base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight',
-        'base_model.model.model.layers.1.self_attn.v_proj.lora_A.weight',
-        'base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight',
-      ],
-    );
-    const io: Record<string, [number, number]> = { q_proj: [8, 8], k_proj: [8, 4], v_proj: [8, 4], o_proj: [8, 8], gate_proj: [8, 12], up_proj: [8, 12], down_proj: [12, 8] };
+    const proj = {
+      q_proj: 'self_attn',
+      k_proj: 'self_attn',
+      v_proj: 'self_attn',
+      o_proj: 'self_attn',
+      gate_proj: 'mlp',
+      up_proj: 'mlp',
+      down_proj: 'mlp',
+    };
+    expect(keys).toEqual([
+      'base_model.model.model.layers.0.mlp.down_proj.lora_A.weight',
+      'base_model.model.model.layers.0.mlp.down_proj.lora_B.weight',
+      'base_model.model.model.layers.0.mlp.gate_proj.lora_A.weight',
+      'base_model.model.model.layers.0.mlp.gate_proj.lora_B.weight',
+      'base_model.model.model.layers.0.mlp.up_proj.lora_A.weight',
+      'base_model.model.model.layers.0.mlp.up_proj.lora_B.weight',
+      'base_model.model.model.layers.0.self_attn.k_proj.lora_A.weight',
+      'base_model.model.model.layers.0.self_attn.k_proj.lora_B.weight',
+      'base_model.model.model.layers.0.self_attn.o_proj.lora_A.weight',
+      'base_model.model.model.layers.0.self_attn.o_proj.lora_B.weight',
+      'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight',
+      'base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight',
+      'base_model.model.model.layers.0.self_attn.v_proj.lora_A.weight',
+      'base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight',
+      'base_model.model.model.layers.1.mlp.down_proj.lora_A.weight',
+      'base_model.model.model.layers.1.mlp.down_proj.lora_B.weight',
+      'base_model.model.model.layers.1.mlp.gate_proj.lora_A.weight',
+      'base_model.model.model.layers.1.mlp.gate_proj.lora_B.weight',
+      'base_model.model.model.layers.1.mlp.up_proj.lora_A.weight',
+      'base_model.model.model.layers.1.mlp.up_proj.lora_B.weight',
+      'base_model.model.model.layers.1.self_attn.k_proj.lora_A.weight',
+      'base_model.model.model.layers.1.self_attn.k_proj.lora_B.weight',
+      'base_model.model.model.layers.1.self_attn.o_proj.lora_A.weight',
+      'base_model.model.model.layers.1.self_attn.o_proj.lora_B.weight',
+      'base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight',
+      'base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight',
+      'base_model.model.model.layers.1.self_attn.v_proj.lora_A.weight',
+      'base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight',
+    ]);
+    const io: Record<string, [number, number]> = {
+      q_proj: [8, 8],
+      k_proj: [8, 4],
+      v_proj: [8, 4],
+      o_proj: [8, 8],
+      gate_proj: [8, 12],
+      up_proj: [8, 12],
+      down_proj: [12, 8],
+    };
     for (const t of st.tensors) {
       const [, , , , layer, block, mod, ab] = t.name.split('.');
       expect(block).toBe(proj[mod as keyof typeof proj]);
@@ -77,7 +95,7 @@ describe('saveAdapter: the files PEFT writes', () => {
     st.close();
   });
 
-  it('adapter_config.json is PEFT\'s text: sorted keys, 2-space indent, all-linear expanded to the sorted names', () => {
+  it("adapter_config.json is PEFT's text: sorted keys, 2-space indent, all-linear expanded to the sorted names", () => {
     expect(fs.readFileSync(nodePath.join(dir, 'adapter_config.json'), 'utf8')).toBe(`{
   "alpha_pattern": {},
   "auto_mapping": null,
@@ -117,22 +135,49 @@ describe('saveAdapter: the files PEFT writes', () => {
 
   it('writes gaussian init, rsLoRA, dropout and a layers subset as PEFT fields', () => {
     const d = tmp();
-    const t = trained(1, S, { r: 4, alpha: 8, dropout: 0.05, targetModules: ['v_proj', 'q_proj'], layers: [1], useRslora: true, init: 'gaussian' });
+    const t = trained(1, S, {
+      r: 4,
+      alpha: 8,
+      dropout: 0.05,
+      targetModules: ['v_proj', 'q_proj'],
+      layers: [1],
+      useRslora: true,
+      init: 'gaussian',
+    });
     saveAdapter(d, t.model, t.config);
     const j = JSON.parse(fs.readFileSync(nodePath.join(d, 'adapter_config.json'), 'utf8'));
-    expect([j.init_lora_weights, j.use_rslora, j.lora_dropout, j.layers_to_transform, j.target_modules, j.base_model_name_or_path]).toEqual(['gaussian', true, 0.05, [1], ['q_proj', 'v_proj'], null]);
+    expect([
+      j.init_lora_weights,
+      j.use_rslora,
+      j.lora_dropout,
+      j.layers_to_transform,
+      j.target_modules,
+      j.base_model_name_or_path,
+    ]).toEqual(['gaussian', true, 0.05, [1], ['q_proj', 'v_proj'], null]);
   });
 });
 
 describe('loadAdapter', () => {
   it('save → load gives identical tensors and identical outputs on the same base', () => {
     const dir = tmp();
-    const { model, config } = trained(1, S, { r: 2, alpha: 4, targetModules: ['q_proj', 'down_proj'], layers: [0], useRslora: true });
+    const { model, config } = trained(1, S, {
+      r: 2,
+      alpha: 4,
+      targetModules: ['q_proj', 'down_proj'],
+      layers: [0],
+      useRslora: true,
+    });
     saveAdapter(dir, model, config);
     const fresh = new TinyQwen(S, new Random(1));
     const res = loadAdapter(dir, fresh);
     expect(res.wrapped).toEqual(['model.layers.0.self_attn.q_proj', 'model.layers.0.mlp.down_proj']);
-    expect(res.config).toMatchObject({ r: 2, alpha: 4, useRslora: true, layers: [0], targetModules: ['down_proj', 'q_proj'] });
+    expect(res.config).toMatchObject({
+      r: 2,
+      alpha: 4,
+      useRslora: true,
+      layers: [0],
+      targetModules: ['down_proj', 'q_proj'],
+    });
     const a = new Map(model.namedParameters().map(([k, v]) => [k, v.f32]));
     for (const [k, v] of fresh.namedParameters()) expect([k, v.f32]).toEqual([k, a.get(k)]);
     const ids = Tensor.int([3, 1, 4, 1, 5, 9], [2, 3]);
@@ -146,7 +191,14 @@ describe('loadAdapter', () => {
     saveAdapter(dir, model, config);
     const file = nodePath.join(dir, 'adapter_config.json');
     const j = JSON.parse(fs.readFileSync(file, 'utf8'));
-    Object.assign(j, { lora_bias: false, eva_config: null, exclude_modules: null, corda_config: null, trainable_token_indices: null, layers_pattern: null });
+    Object.assign(j, {
+      lora_bias: false,
+      eva_config: null,
+      exclude_modules: null,
+      corda_config: null,
+      trainable_token_indices: null,
+      layers_pattern: null,
+    });
     fs.writeFileSync(file, JSON.stringify(j));
     const ad = readAdapter(dir);
     expect(ad.modules.size).toBe(14);
@@ -176,7 +228,17 @@ describe('loadAdapter', () => {
     expectFileError(() => readAdapter(dir), /adapter_config\.json: not valid JSON/);
     fs.writeFileSync(cfg, JSON.stringify({ peft_type: 'IA3', r: 8 }));
     expectFileError(() => readAdapter(dir), /peft_type is "IA3", not "LORA"/);
-    fs.writeFileSync(cfg, JSON.stringify({ peft_type: 'LORA', r: 8, lora_alpha: 16, target_modules: ['q_proj'], use_dora: true, modules_to_save: ['lm_head'] }));
+    fs.writeFileSync(
+      cfg,
+      JSON.stringify({
+        peft_type: 'LORA',
+        r: 8,
+        lora_alpha: 16,
+        target_modules: ['q_proj'],
+        use_dora: true,
+        modules_to_save: ['lm_head'],
+      }),
+    );
     expectFileError(() => readAdapter(dir), /use_dora true \(DoRA\); modules_to_save \["lm_head"\]/);
     fs.writeFileSync(cfg, JSON.stringify({ peft_type: 'LORA', r: 8, lora_alpha: 16, target_modules: '.*proj' }));
     expectFileError(() => readAdapter(dir), /target_modules is the regular expression/);
@@ -197,17 +259,28 @@ describe('loadAdapter', () => {
     );
     expect(loraModules(other)).toHaveLength(0);
     const oneLayer = new TinyQwen({ ...S, layers: 1 }, new Random(1));
-    expectFileError(() => loadAdapter(dir, oneLayer), /unexpected base_model\.model\.model\.layers\.1\.self_attn\.q_proj\.lora_A\.weight/);
+    expectFileError(
+      () => loadAdapter(dir, oneLayer),
+      /unexpected base_model\.model\.model\.layers\.1\.self_attn\.q_proj\.lora_A\.weight/,
+    );
     // a file missing one half of a pair, and a stray key
     const st = nodePath.join(dir, 'adapter_model.safetensors');
-    const z = (shape: number[]) => ({ dtype: 'f32' as const, shape, data: encodeF32(new Float32Array(shape[0]! * shape[1]!), 'f32') });
+    const z = (shape: number[]) => ({
+      dtype: 'f32' as const,
+      shape,
+      data: encodeF32(new Float32Array(shape[0]! * shape[1]!), 'f32'),
+    });
     writeSafetensors(st, [
       { name: 'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight', ...z([2, 8]) },
       { name: 'base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight', ...z([8, 3]) },
       { name: 'base_model.model.model.layers.0.self_attn.k_proj.lora_A.weight', ...z([2, 8]) },
       { name: 'model.layers.0.mlp.up_proj.weight', ...z([12, 8]) },
     ]);
-    for (const part of [/"model\.layers\.0\.mlp\.up_proj\.weight" is not a LoRA key/, /model\.layers\.0\.self_attn\.q_proj: lora_A \[2, 8\] and lora_B \[8, 3\] do not fit r = 2/, /model\.layers\.0\.self_attn\.k_proj has lora_A but no lora_B/]) {
+    for (const part of [
+      /"model\.layers\.0\.mlp\.up_proj\.weight" is not a LoRA key/,
+      /model\.layers\.0\.self_attn\.q_proj: lora_A \[2, 8\] and lora_B \[8, 3\] do not fit r = 2/,
+      /model\.layers\.0\.self_attn\.k_proj has lora_A but no lora_B/,
+    ]) {
       expectFileError(() => readAdapter(dir), part);
     }
   });

@@ -1,10 +1,25 @@
 // adapter-io.ts — PEFT-format adapter directories: adapter_config.json + adapter_model.safetensors, save and load.
 import fs from 'node:fs';
 import nodePath from 'node:path';
-import { FileFormatError, type Linear, type Module, type Random, shapeStr, Tensor, TsloraError } from '@tslora/core-tensor';
+import {
+  FileFormatError,
+  type Linear,
+  type Module,
+  type Random,
+  shapeStr,
+  Tensor,
+  TsloraError,
+} from '@tslora/core-tensor';
 import { type LoraConfig, resolveLoraConfig } from './config.js';
 import { encodeF32, isFloatDType, SafetensorsFile, writeFileAtomic, writeSafetensors } from './core-io.js';
-import { type ApplyLoraResult, applyLora, availableLoraTargets, lastSegment, loraModules, selectTargets } from './inject.js';
+import {
+  type ApplyLoraResult,
+  applyLora,
+  availableLoraTargets,
+  lastSegment,
+  loraModules,
+  selectTargets,
+} from './inject.js';
 import { fromPeftConfig, peftJson, toPeftConfig } from './peft-config.js';
 
 /** The adapter's config file name, as PEFT names it. */
@@ -36,20 +51,41 @@ export interface SaveAdapterOptions {
  */
 export function saveAdapter(dir: string, model: Module, config: LoraConfig, opts: SaveAdapterOptions = {}): string[] {
   const mods = loraModules(model);
-  if (mods.length === 0) throw new TsloraError('saveAdapter: the model has no LoRA modules', { hint: 'call applyLora(model, config) first' });
+  if (mods.length === 0)
+    throw new TsloraError('saveAdapter: the model has no LoRA modules', {
+      hint: 'call applyLora(model, config) first',
+    });
   fs.mkdirSync(dir, { recursive: true });
   const tensors = mods.flatMap(([path, m]) => {
     const k = adapterKeys(path);
     return [
-      { name: k.A, dtype: 'f32' as const, shape: [...m.lora_A.weight.shape], data: encodeF32(m.lora_A.weight.f32, 'f32') },
-      { name: k.B, dtype: 'f32' as const, shape: [...m.lora_B.weight.shape], data: encodeF32(m.lora_B.weight.f32, 'f32') },
+      {
+        name: k.A,
+        dtype: 'f32' as const,
+        shape: [...m.lora_A.weight.shape],
+        data: encodeF32(m.lora_A.weight.f32, 'f32'),
+      },
+      {
+        name: k.B,
+        dtype: 'f32' as const,
+        shape: [...m.lora_B.weight.shape],
+        data: encodeF32(m.lora_B.weight.f32, 'f32'),
+      },
     ];
   });
   const weights = nodePath.join(dir, ADAPTER_WEIGHTS_FILE);
   const cfg = nodePath.join(dir, ADAPTER_CONFIG_FILE);
   writeSafetensors(weights, tensors, { format: 'pt' });
   const names = mods.map(([p]) => lastSegment(p));
-  writeFileAtomic(cfg, peftJson(toPeftConfig(config, names, { baseModelNameOrPath: opts.baseModelNameOrPath ?? null, revision: opts.revision ?? null })));
+  writeFileAtomic(
+    cfg,
+    peftJson(
+      toPeftConfig(config, names, {
+        baseModelNameOrPath: opts.baseModelNameOrPath ?? null,
+        revision: opts.revision ?? null,
+      }),
+    ),
+  );
   return [cfg, weights];
 }
 
@@ -80,7 +116,9 @@ export function readAdapterConfig(dir: string): LoraConfig & { baseModelNameOrPa
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new FileFormatError(file, `not valid JSON: ${(e as Error).message}`, { hint: 'the file is corrupt; re-save the adapter' });
+    throw new FileFormatError(file, `not valid JSON: ${(e as Error).message}`, {
+      hint: 'the file is corrupt; re-save the adapter',
+    });
   }
   return fromPeftConfig(json, file);
 }
@@ -90,7 +128,12 @@ function readTensors(file: string): Map<string, Tensor> {
   try {
     const out = new Map<string, Tensor>();
     for (const info of st.tensors) {
-      if (!isFloatDType(info.dtype)) throw new FileFormatError(file, `tensor ${JSON.stringify(info.name)} has dtype ${info.dtype}; LoRA weights are float`, { hint: 're-save the adapter' });
+      if (!isFloatDType(info.dtype))
+        throw new FileFormatError(
+          file,
+          `tensor ${JSON.stringify(info.name)} has dtype ${info.dtype}; LoRA weights are float`,
+          { hint: 're-save the adapter' },
+        );
       out.set(info.name, new Tensor(Float32Array.from(st.readF32(info.name)), info.shape));
     }
     return out;
@@ -106,7 +149,9 @@ function pairModules(tensors: Map<string, Tensor>, r: number, file: string): Map
   for (const [key, t] of tensors) {
     const m = KEY_RE.exec(key);
     if (!m) {
-      problems.push(`${JSON.stringify(key)} is not a LoRA key (base_model.model.<module>.lora_A.weight / .lora_B.weight)`);
+      problems.push(
+        `${JSON.stringify(key)} is not a LoRA key (base_model.model.<module>.lora_A.weight / .lora_B.weight)`,
+      );
       continue;
     }
     const h = halves.get(m[1]!) ?? {};
@@ -120,12 +165,17 @@ function pairModules(tensors: Map<string, Tensor>, r: number, file: string): Map
       continue;
     }
     if (A.ndim !== 2 || B.ndim !== 2 || A.dim(0) !== r || B.dim(1) !== r) {
-      problems.push(`${path}: lora_A ${shapeStr(A.shape)} and lora_B ${shapeStr(B.shape)} do not fit r = ${r} (expected (r,in) and (out,r))`);
+      problems.push(
+        `${path}: lora_A ${shapeStr(A.shape)} and lora_B ${shapeStr(B.shape)} do not fit r = ${r} (expected (r,in) and (out,r))`,
+      );
       continue;
     }
     modules.set(path, { A, B });
   }
-  if (problems.length) throw new FileFormatError(file, problems.join('; '), { hint: 'the weights do not match adapter_config.json; re-save the adapter' });
+  if (problems.length)
+    throw new FileFormatError(file, problems.join('; '), {
+      hint: 'the weights do not match adapter_config.json; re-save the adapter',
+    });
   return modules;
 }
 
@@ -134,14 +184,21 @@ export function readAdapter(dir: string): AdapterContents {
   const { baseModelNameOrPath, ...config } = readAdapterConfig(dir);
   const file = nodePath.join(dir, ADAPTER_WEIGHTS_FILE);
   if (!fs.existsSync(file)) {
-    throw new FileFormatError(file, 'not found', { hint: 'the adapter directory must hold adapter_model.safetensors (adapter_model.bin is not supported)' });
+    throw new FileFormatError(file, 'not found', {
+      hint: 'the adapter directory must hold adapter_model.safetensors (adapter_model.bin is not supported)',
+    });
   }
   const tensors = readTensors(file);
   return { config, baseModelNameOrPath, tensors, modules: pairModules(tensors, config.r, file) };
 }
 
 /** Expected shapes for the modules the config selects, checked against the file before the model is touched. */
-function checkAgainstModel(model: Module, config: LoraConfig, modules: AdapterContents['modules'], file: string): string[] {
+function checkAgainstModel(
+  model: Module,
+  config: LoraConfig,
+  modules: AdapterContents['modules'],
+  file: string,
+): string[] {
   const targets = selectTargets(model, resolveLoraConfig(config, availableLoraTargets(model)));
   const problems: string[] = [];
   for (const path of targets) {
@@ -152,13 +209,18 @@ function checkAgainstModel(model: Module, config: LoraConfig, modules: AdapterCo
       problems.push(`missing ${k.A} and ${k.B}`);
       continue;
     }
-    if (pair.A.dim(1) !== lin.inFeatures) problems.push(`${k.A}: expected [${config.r}, ${lin.inFeatures}], got ${shapeStr(pair.A.shape)}`);
-    if (pair.B.dim(0) !== lin.outFeatures) problems.push(`${k.B}: expected [${lin.outFeatures}, ${config.r}], got ${shapeStr(pair.B.shape)}`);
+    if (pair.A.dim(1) !== lin.inFeatures)
+      problems.push(`${k.A}: expected [${config.r}, ${lin.inFeatures}], got ${shapeStr(pair.A.shape)}`);
+    if (pair.B.dim(0) !== lin.outFeatures)
+      problems.push(`${k.B}: expected [${lin.outFeatures}, ${config.r}], got ${shapeStr(pair.B.shape)}`);
   }
   const selected = new Set(targets);
-  for (const path of modules.keys()) if (!selected.has(path)) problems.push(`unexpected ${adapterKeys(path).A} (no such target module in the model)`);
+  for (const path of modules.keys())
+    if (!selected.has(path)) problems.push(`unexpected ${adapterKeys(path).A} (no such target module in the model)`);
   if (problems.length) {
-    throw new FileFormatError(file, `does not fit the model — ${problems.join('; ')}`, { hint: 'the adapter was trained on a different base model (or different target modules)' });
+    throw new FileFormatError(file, `does not fit the model — ${problems.join('; ')}`, {
+      hint: 'the adapter was trained on a different base model (or different target modules)',
+    });
   }
   return targets;
 }
@@ -168,8 +230,15 @@ function checkAgainstModel(model: Module, config: LoraConfig, modules: AdapterCo
  * Names, pairs and shapes are checked against the model first (every mismatch is named), so a
  * refused adapter leaves the model untouched.
  */
-export function loadAdapter(dir: string, model: Module, opts: { rng?: Random } = {}): ApplyLoraResult & { baseModelNameOrPath: string | null } {
-  if (loraModules(model).length > 0) throw new TsloraError(`loadAdapter: the model already has LoRA adapters; cannot load ${dir}`, { hint: 'load an adapter into a fresh base model' });
+export function loadAdapter(
+  dir: string,
+  model: Module,
+  opts: { rng?: Random } = {},
+): ApplyLoraResult & { baseModelNameOrPath: string | null } {
+  if (loraModules(model).length > 0)
+    throw new TsloraError(`loadAdapter: the model already has LoRA adapters; cannot load ${dir}`, {
+      hint: 'load an adapter into a fresh base model',
+    });
   const ad = readAdapter(dir);
   const file = nodePath.join(dir, ADAPTER_WEIGHTS_FILE);
   checkAgainstModel(model, ad.config, ad.modules, file);

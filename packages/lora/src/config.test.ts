@@ -3,16 +3,44 @@ import { TsloraError } from '@tslora/core-tensor';
 import { describe, expect, it } from 'vitest';
 import { LORA_DEFAULTS, type LoraConfigInput, resolveLoraConfig } from './config.js';
 
-const avail = { availableTargets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], availableLayers: [0, 1] };
+const avail = {
+  availableTargets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
+  availableLayers: [0, 1],
+};
 
 describe('resolveLoraConfig', () => {
   it('fills PEFT defaults (r=8, alpha=8, dropout 0, kaiming, Qwen2 targets q_proj/v_proj)', () => {
-    expect(resolveLoraConfig({}, avail)).toEqual({ ...LORA_DEFAULTS, targetModules: ['q_proj', 'v_proj'], layers: null });
+    expect(resolveLoraConfig({}, avail)).toEqual({
+      ...LORA_DEFAULTS,
+      targetModules: ['q_proj', 'v_proj'],
+      layers: null,
+    });
   });
 
   it('keeps valid values; dedupes targets; sorts and dedupes layers', () => {
-    const c = resolveLoraConfig({ r: 16, alpha: 32, dropout: 0.05, targetModules: ['q_proj', 'q_proj', 'down_proj'], layers: [1, 0, 1], useRslora: true, init: 'gaussian', seed: 7 }, avail);
-    expect(c).toEqual({ r: 16, alpha: 32, dropout: 0.05, targetModules: ['q_proj', 'down_proj'], layers: [0, 1], useRslora: true, init: 'gaussian', seed: 7 });
+    const c = resolveLoraConfig(
+      {
+        r: 16,
+        alpha: 32,
+        dropout: 0.05,
+        targetModules: ['q_proj', 'q_proj', 'down_proj'],
+        layers: [1, 0, 1],
+        useRslora: true,
+        init: 'gaussian',
+        seed: 7,
+      },
+      avail,
+    );
+    expect(c).toEqual({
+      r: 16,
+      alpha: 32,
+      dropout: 0.05,
+      targetModules: ['q_proj', 'down_proj'],
+      layers: [0, 1],
+      useRslora: true,
+      init: 'gaussian',
+      seed: 7,
+    });
     expect(resolveLoraConfig({ targetModules: 'all-linear' }, avail).targetModules).toBe('all-linear');
   });
 

@@ -66,30 +66,56 @@ function fail(message: string, hint: string): never {
 }
 
 function checkNumbers(c: LoraConfig): void {
-  if (!Number.isInteger(c.r) || c.r < 1) fail(`r must be an integer ≥ 1, got ${JSON.stringify(c.r)}`, 'typical ranks are 8, 16, 32 or 64');
+  if (!Number.isInteger(c.r) || c.r < 1)
+    fail(`r must be an integer ≥ 1, got ${JSON.stringify(c.r)}`, 'typical ranks are 8, 16, 32 or 64');
   if (typeof c.alpha !== 'number' || !Number.isFinite(c.alpha) || c.alpha <= 0) {
-    fail(`alpha must be a finite number > 0, got ${JSON.stringify(c.alpha)}`, 'a common choice is alpha = 2·r (scaling 2)');
+    fail(
+      `alpha must be a finite number > 0, got ${JSON.stringify(c.alpha)}`,
+      'a common choice is alpha = 2·r (scaling 2)',
+    );
   }
   if (typeof c.dropout !== 'number' || !(c.dropout >= 0 && c.dropout < 1)) {
-    fail(`dropout must be in [0, 1), got ${JSON.stringify(c.dropout)}`, 'use 0 to switch LoRA dropout off, or e.g. 0.05');
+    fail(
+      `dropout must be in [0, 1), got ${JSON.stringify(c.dropout)}`,
+      'use 0 to switch LoRA dropout off, or e.g. 0.05',
+    );
   }
-  if (typeof c.useRslora !== 'boolean') fail(`useRslora must be true or false, got ${JSON.stringify(c.useRslora)}`, 'rsLoRA scales by alpha/√r instead of alpha/r');
-  if (c.init !== 'kaiming' && c.init !== 'gaussian') fail(`init must be "kaiming" or "gaussian", got ${JSON.stringify(c.init)}`, 'kaiming is PEFT\'s default (init_lora_weights=true)');
-  if (!Number.isSafeInteger(c.seed)) fail(`seed must be an integer, got ${JSON.stringify(c.seed)}`, 'pass an integer seed so the run is reproducible');
+  if (typeof c.useRslora !== 'boolean')
+    fail(
+      `useRslora must be true or false, got ${JSON.stringify(c.useRslora)}`,
+      'rsLoRA scales by alpha/√r instead of alpha/r',
+    );
+  if (c.init !== 'kaiming' && c.init !== 'gaussian')
+    fail(
+      `init must be "kaiming" or "gaussian", got ${JSON.stringify(c.init)}`,
+      "kaiming is PEFT's default (init_lora_weights=true)",
+    );
+  if (!Number.isSafeInteger(c.seed))
+    fail(`seed must be an integer, got ${JSON.stringify(c.seed)}`, 'pass an integer seed so the run is reproducible');
 }
 
 function checkTargets(c: LoraConfig, avail: LoraTargetsAvailable): void {
   const t = c.targetModules;
   if (t === 'all-linear') return;
   if (!Array.isArray(t) || t.length === 0 || !t.every((s) => typeof s === 'string' && s !== '')) {
-    fail(`targetModules must be "all-linear" or a non-empty list of module names, got ${JSON.stringify(t)}`, 'e.g. ["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"] or "all-linear"');
+    fail(
+      `targetModules must be "all-linear" or a non-empty list of module names, got ${JSON.stringify(t)}`,
+      'e.g. ["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"] or "all-linear"',
+    );
   }
   const never = t.filter((s) => NEVER_ADAPTED.includes(s));
-  if (never.length) fail(`${never.join(', ')} cannot be adapted (embeddings and lm_head are never LoRA targets)`, 'remove them from targetModules');
+  if (never.length)
+    fail(
+      `${never.join(', ')} cannot be adapted (embeddings and lm_head are never LoRA targets)`,
+      'remove them from targetModules',
+    );
   if (avail.availableTargets) {
     const unknown = t.filter((s) => !avail.availableTargets?.includes(s));
     if (unknown.length) {
-      fail(`unknown target module${unknown.length > 1 ? 's' : ''} ${unknown.map((s) => JSON.stringify(s)).join(', ')}; the model's Linear layers are ${avail.availableTargets.join(', ') || '(none)'}`, 'targets are matched on the last path segment (q_proj, not self_attn.q_proj); or use "all-linear"');
+      fail(
+        `unknown target module${unknown.length > 1 ? 's' : ''} ${unknown.map((s) => JSON.stringify(s)).join(', ')}; the model's Linear layers are ${avail.availableTargets.join(', ') || '(none)'}`,
+        'targets are matched on the last path segment (q_proj, not self_attn.q_proj); or use "all-linear"',
+      );
     }
   }
 }
@@ -97,14 +123,20 @@ function checkTargets(c: LoraConfig, avail: LoraTargetsAvailable): void {
 function checkLayers(layers: unknown, avail: LoraTargetsAvailable): number[] | null {
   if (layers === null || layers === undefined) return null;
   if (!Array.isArray(layers) || layers.length === 0 || !layers.every((i) => Number.isInteger(i) && i >= 0)) {
-    fail(`layers must be null or a non-empty list of layer indices ≥ 0, got ${JSON.stringify(layers)}`, 'e.g. [0, 1, 2] adapts the first three decoder layers');
+    fail(
+      `layers must be null or a non-empty list of layer indices ≥ 0, got ${JSON.stringify(layers)}`,
+      'e.g. [0, 1, 2] adapts the first three decoder layers',
+    );
   }
   const sorted = [...new Set(layers as number[])].sort((a, b) => a - b);
   if (avail.availableLayers) {
     const missing = sorted.filter((i) => !avail.availableLayers?.includes(i));
     if (missing.length) {
       const have = avail.availableLayers.length ? `0..${Math.max(...avail.availableLayers)}` : 'none';
-      fail(`layer${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not in the model (layers: ${have})`, 'pick indices of existing decoder layers');
+      fail(
+        `layer${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not in the model (layers: ${have})`,
+        'pick indices of existing decoder layers',
+      );
     }
   }
   return sorted;
@@ -116,9 +148,11 @@ function checkLayers(layers: unknown, avail: LoraTargetsAvailable): number[] | n
  * unknown targets, the names that do exist.
  */
 export function resolveLoraConfig(partial: LoraConfigInput = {}, avail: LoraTargetsAvailable = {}): LoraConfig {
-  if (typeof partial !== 'object' || partial === null || Array.isArray(partial)) fail(`expected an object, got ${JSON.stringify(partial)}`, HINT_KEYS);
+  if (typeof partial !== 'object' || partial === null || Array.isArray(partial))
+    fail(`expected an object, got ${JSON.stringify(partial)}`, HINT_KEYS);
   const unknownKeys = Object.keys(partial).filter((k) => !(KEYS as string[]).includes(k));
-  if (unknownKeys.length) fail(`unknown field${unknownKeys.length > 1 ? 's' : ''} ${unknownKeys.join(', ')}`, HINT_KEYS);
+  if (unknownKeys.length)
+    fail(`unknown field${unknownKeys.length > 1 ? 's' : ''} ${unknownKeys.join(', ')}`, HINT_KEYS);
   const defined = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined));
   const c: LoraConfig = { ...LORA_DEFAULTS, ...defined } as LoraConfig;
   checkNumbers(c);

@@ -9,14 +9,25 @@ import { formatTrainable, trainableReport } from './report.js';
 const S: TinyQwenSizes = { C: 8, Ckv: 4, F: 12, V: 10, layers: 2 };
 const ALL = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
 const paths = (layers: number[], names: string[]): string[] =>
-  layers.flatMap((i) => names.map((n) => `model.layers.${i}.${['gate_proj', 'up_proj', 'down_proj'].includes(n) ? 'mlp' : 'self_attn'}.${n}`));
+  layers.flatMap((i) =>
+    names.map(
+      (n) => `model.layers.${i}.${['gate_proj', 'up_proj', 'down_proj'].includes(n) ? 'mlp' : 'self_attn'}.${n}`,
+    ),
+  );
 
 describe('applyLora', () => {
   it('wraps exactly the named targets in every layer, in module order; freezes everything else', () => {
     const m = new TinyQwen(S, new Random(1));
     const { wrapped } = applyLora(m, { r: 2, targetModules: ['q_proj', 'v_proj'] });
-    expect(wrapped).toEqual(['model.layers.0.self_attn.q_proj', 'model.layers.0.self_attn.v_proj', 'model.layers.1.self_attn.q_proj', 'model.layers.1.self_attn.v_proj']);
-    expect(m.trainableParameters().map(([n]) => n)).toEqual(wrapped.flatMap((p) => [`${p}.lora_A.weight`, `${p}.lora_B.weight`]));
+    expect(wrapped).toEqual([
+      'model.layers.0.self_attn.q_proj',
+      'model.layers.0.self_attn.v_proj',
+      'model.layers.1.self_attn.q_proj',
+      'model.layers.1.self_attn.v_proj',
+    ]);
+    expect(m.trainableParameters().map(([n]) => n)).toEqual(
+      wrapped.flatMap((p) => [`${p}.lora_A.weight`, `${p}.lora_B.weight`]),
+    );
     expect(m.getSubmodule('model.layers.0.self_attn.k_proj')).not.toBeInstanceOf(LoraLinear);
   });
 
@@ -36,7 +47,9 @@ describe('applyLora', () => {
   it('reports what a model offers and refuses unknown names, missing layers and a second application', () => {
     const m = new TinyQwen(S, new Random(1));
     expect(availableLoraTargets(m)).toEqual({ availableTargets: ALL, availableLayers: [0, 1] });
-    expect(() => applyLora(m, { targetModules: ['c_attn'] })).toThrow(/unknown target module "c_attn"; the model's Linear layers are q_proj, k_proj/);
+    expect(() => applyLora(m, { targetModules: ['c_attn'] })).toThrow(
+      /unknown target module "c_attn"; the model's Linear layers are q_proj, k_proj/,
+    );
     expect(() => applyLora(m, { layers: [2] })).toThrow(/layer 2 not in the model/);
     expect(loraModules(m)).toHaveLength(0); // a refused config leaves the model as it was
     applyLora(m, { r: 2 });
@@ -71,7 +84,9 @@ describe('applyLora', () => {
 describe('trainable report (PEFT print_trainable_parameters)', () => {
   it('formats as PEFT does (Qwen2.5-0.5B, r=8, all 7 projections)', () => {
     // per layer 8·(896+896)·2 + 8·(896+128)·2 + 8·(896+4864)·3 = 183,296; 24 layers
-    expect(formatTrainable(24 * 183_296, 494_032_768 + 24 * 183_296)).toBe('trainable params: 4,399,104 || all params: 498,431,872 || trainable%: 0.8826');
+    expect(formatTrainable(24 * 183_296, 494_032_768 + 24 * 183_296)).toBe(
+      'trainable params: 4,399,104 || all params: 498,431,872 || trainable%: 0.8826',
+    );
   });
 
   it('counts trainable A/B and all parameters, tied embeddings once', () => {
@@ -82,7 +97,12 @@ describe('trainable report (PEFT print_trainable_parameters)', () => {
     const base = V * C + 2 * layer + C; // embed (= lm_head, tied), layers, final norm
     const lora = 2 * (2 * (C + C) + 2 * (F + C)); // q_proj (C→C) and down_proj (F→C), r = 2, two layers
     const rep = trainableReport(tied);
-    expect(rep).toEqual({ trainable: lora, all: base + lora, percent: (100 * lora) / (base + lora), text: formatTrainable(lora, base + lora) });
+    expect(rep).toEqual({
+      trainable: lora,
+      all: base + lora,
+      percent: (100 * lora) / (base + lora),
+      text: formatTrainable(lora, base + lora),
+    });
     const untied = new TinyQwen(S, new Random(1));
     applyLora(untied, { r: 2, targetModules: ['q_proj', 'down_proj'] });
     expect(trainableReport(untied).all).toBe(base + lora + V * C);

@@ -46,7 +46,9 @@ export function selectTargets(model: Module, config: LoraConfig): string[] {
   const layers = config.layers ? new Set(config.layers) : null;
   return candidateLinears(model)
     .map(([p]) => p)
-    .filter((p) => (want === null || want.has(lastSegment(p))) && (layers === null || layers.has(layerIndexOf(p) ?? -1)));
+    .filter(
+      (p) => (want === null || want.has(lastSegment(p))) && (layers === null || layers.has(layerIndexOf(p) ?? -1)),
+    );
 }
 
 /** What applyLora did. */
@@ -66,23 +68,39 @@ export interface ApplyLoraResult {
  * from `opts.rng` (default `new Random(config.seed)`), so the same seed gives the same adapter.
  * Load the base weights before calling this: afterwards they live at `….q_proj.base_layer.weight`.
  */
-export function applyLora(model: Module, config: LoraConfigInput | LoraConfig, opts: { rng?: Random } = {}): ApplyLoraResult {
+export function applyLora(
+  model: Module,
+  config: LoraConfigInput | LoraConfig,
+  opts: { rng?: Random } = {},
+): ApplyLoraResult {
   if (loraModules(model).length > 0) {
-    throw new TsloraError('applyLora: the model already has LoRA adapters', { hint: 'apply LoRA once, to a fresh base model' });
+    throw new TsloraError('applyLora: the model already has LoRA adapters', {
+      hint: 'apply LoRA once, to a fresh base model',
+    });
   }
   const resolved = resolveLoraConfig(config, availableLoraTargets(model));
   const wrapped = selectTargets(model, resolved);
   if (wrapped.length === 0) {
-    throw new TsloraError(`applyLora: the config selects no Linear layer (targets ${JSON.stringify(resolved.targetModules)}, layers ${JSON.stringify(resolved.layers)})`, {
-      hint: 'check targetModules and layers against the model',
-    });
+    throw new TsloraError(
+      `applyLora: the config selects no Linear layer (targets ${JSON.stringify(resolved.targetModules)}, layers ${JSON.stringify(resolved.layers)})`,
+      {
+        hint: 'check targetModules and layers against the model',
+      },
+    );
   }
   model.freeze();
   const rng = opts.rng ?? new Random(resolved.seed);
   const scaling = loraScaling(resolved.r, resolved.alpha, resolved.useRslora);
   for (const path of wrapped) {
     const base = model.getSubmodule(path) as Linear;
-    const lora = new LoraLinear(base, { r: resolved.r, alpha: resolved.alpha, scaling, dropout: resolved.dropout, init: resolved.init, rng });
+    const lora = new LoraLinear(base, {
+      r: resolved.r,
+      alpha: resolved.alpha,
+      scaling,
+      dropout: resolved.dropout,
+      init: resolved.init,
+      rng,
+    });
     lora.train(base._training);
     model.setSubmodule(path, lora);
   }

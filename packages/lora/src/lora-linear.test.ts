@@ -40,7 +40,14 @@ function goldenModule(useRslora: boolean): LoraLinear {
   const base = new Linear(IN, OUT, { bias: true });
   base.weight.f32.set(golden.W);
   base.bias?.f32.set(golden.bias);
-  const m = new LoraLinear(base, { r: R, alpha: ALPHA, scaling: loraScaling(R, ALPHA, useRslora), dropout: 0, init: 'kaiming', rng: new Random(1) });
+  const m = new LoraLinear(base, {
+    r: R,
+    alpha: ALPHA,
+    scaling: loraScaling(R, ALPHA, useRslora),
+    dropout: 0,
+    init: 'kaiming',
+    rng: new Random(1),
+  });
   m.lora_A.weight.f32.set(golden.lora_A);
   m.lora_B.weight.f32.set(golden.lora_B);
   return m;
@@ -76,7 +83,14 @@ describe('init modes (PEFT init_lora_weights true / "gaussian")', () => {
   for (const mode of ['kaiming', 'gaussian'] as const) {
     it(`${mode}: A (r,in), B (out,r) zeros, trainable; base frozen`, () => {
       const g = golden.init[mode];
-      const m = new LoraLinear(new Linear(IN, OUT, { rng: new Random(3) }), { r: R, alpha: ALPHA, scaling: 2, dropout: 0, init: mode, rng: new Random(4) });
+      const m = new LoraLinear(new Linear(IN, OUT, { rng: new Random(3) }), {
+        r: R,
+        alpha: ALPHA,
+        scaling: 2,
+        dropout: 0,
+        init: mode,
+        rng: new Random(4),
+      });
       expect(m.lora_A.weight.shape).toEqual(g.lora_A_shape);
       expect(m.lora_B.weight.shape).toEqual(g.lora_B_shape);
       expect(Math.max(...m.lora_B.weight.f32.map(Math.abs))).toBe(g.lora_B_absmax);
@@ -88,17 +102,31 @@ describe('init modes (PEFT init_lora_weights true / "gaussian")', () => {
     });
   }
 
-  it('kaiming: A ~ U(-bound, bound) with torch\'s bound 1/√in; gaussian: A ~ N(0, (1/r)²)', () => {
+  it("kaiming: A ~ U(-bound, bound) with torch's bound 1/√in; gaussian: A ~ N(0, (1/r)²)", () => {
     // large enough for the sample moments to be tight (n = 16384: std error of the std ≈ 0.6 %)
     const r = 64;
     const inF = 256;
-    const k = new LoraLinear(new Linear(inF, 8), { r, alpha: 8, scaling: 1, dropout: 0, init: 'kaiming', rng: new Random(5) }).lora_A.weight.f32;
+    const k = new LoraLinear(new Linear(inF, 8), {
+      r,
+      alpha: 8,
+      scaling: 1,
+      dropout: 0,
+      init: 'kaiming',
+      rng: new Random(5),
+    }).lora_A.weight.f32;
     const bound = golden.init.kaiming.bound * Math.sqrt(IN / inF); // torch's bound scales as 1/√fan_in
     const std = (a: Float32Array): number => Math.sqrt(a.reduce((s, v) => s + v * v, 0) / a.length);
     expect(Math.max(...k.map(Math.abs))).toBeLessThanOrEqual(bound);
     expect(Math.max(...k.map(Math.abs))).toBeGreaterThan(0.99 * bound);
     expect(std(k) / (bound / Math.sqrt(3))).toBeCloseTo(1, 1);
-    const gauss = new LoraLinear(new Linear(inF, 8), { r, alpha: 8, scaling: 1, dropout: 0, init: 'gaussian', rng: new Random(6) }).lora_A.weight.f32;
+    const gauss = new LoraLinear(new Linear(inF, 8), {
+      r,
+      alpha: 8,
+      scaling: 1,
+      dropout: 0,
+      init: 'gaussian',
+      rng: new Random(6),
+    }).lora_A.weight.f32;
     expect(golden.init.gaussian.std).toBe(1 / R);
     expect(std(gauss) / (1 / r)).toBeCloseTo(1, 1);
   });
@@ -106,7 +134,8 @@ describe('init modes (PEFT init_lora_weights true / "gaussian")', () => {
 
 describe('fused loraLinear vs composite ops', () => {
   const rng = new Random(11);
-  const make = (shape: number[], grad = true): Tensor => new Tensor(rng.fillNormal(new Float32Array(shape.reduce((a, b) => a * b, 1))), shape, { requiresGrad: grad });
+  const make = (shape: number[], grad = true): Tensor =>
+    new Tensor(rng.fillNormal(new Float32Array(shape.reduce((a, b) => a * b, 1))), shape, { requiresGrad: grad });
 
   it('equals matmul composition, forward and every gradient (W and b unfrozen too)', () => {
     const x = make([2, 3, 5]);
@@ -116,14 +145,16 @@ describe('fused loraLinear vs composite ops', () => {
     const B = make([4, 3]);
     const s = 1.5;
     const fused = loraLinear(x, x, W, b, A, B, s);
-    const comp = matmul(x, W, { transB: true }).add(b).add(matmul(matmul(x, A, { transB: true }), B, { transB: true }).mul(s));
+    const comp = matmul(x, W, { transB: true })
+      .add(b)
+      .add(matmul(matmul(x, A, { transB: true }), B, { transB: true }).mul(s));
     expectClose(fused, comp, { atol: 1e-5, label: 'forward' });
     const R = rng.fillNormal(new Float32Array(fused.size));
     fused.backward(R);
     const g1 = [x, W, b, A, B].map((t) => t.grad!.f32.slice());
     for (const t of [x, W, b, A, B]) t.zeroGrad();
     comp.backward(R);
-    [x, W, b, A, B].forEach((t, i) => expectClose(g1[i]!, t.grad!, { atol: 1e-4, label: `grad ${i}` }));
+    for (const [i, t] of [x, W, b, A, B].entries()) expectClose(g1[i]!, t.grad!, { atol: 1e-4, label: `grad ${i}` });
   });
 
   it('passes gradcheck with separate x and dropped-out xd inputs', () => {
@@ -132,7 +163,11 @@ describe('fused loraLinear vs composite ops', () => {
     const W = make([2, 4], false);
     const A = make([2, 4]);
     const B = make([2, 2]);
-    gradcheck((xx, xxd, AA, BB) => loraLinear(xx!, xxd!, W, null, AA!, BB!, 0.7), [x, xd, A, B], { eps: 1e-2, atol: 2e-2, rtol: 2e-2 });
+    gradcheck((xx, xxd, AA, BB) => loraLinear(xx!, xxd!, W, null, AA!, BB!, 0.7), [x, xd, A, B], {
+      eps: 1e-2,
+      atol: 2e-2,
+      rtol: 2e-2,
+    });
   });
 
   it('dropout: same masks as core dropout on the LoRA branch only; identity in eval mode', () => {
@@ -143,11 +178,15 @@ describe('fused loraLinear vs composite ops', () => {
     const replay = Random.fromState(m._rng.state);
     const y = m.forward(x);
     const xd = dropout(x, 0.5, replay, true);
-    const ref = matmul(x, base.weight, { transB: true }).add(matmul(matmul(xd, m.lora_A.weight, { transB: true }), m.lora_B.weight, { transB: true }).mul(2));
+    const ref = matmul(x, base.weight, { transB: true }).add(
+      matmul(matmul(xd, m.lora_A.weight, { transB: true }), m.lora_B.weight, { transB: true }).mul(2),
+    );
     expectClose(y, ref, { atol: 1e-5, label: 'train-mode dropout' });
     m.eval();
     const yEval = m.forward(x);
-    const refEval = matmul(x, base.weight, { transB: true }).add(matmul(matmul(x, m.lora_A.weight, { transB: true }), m.lora_B.weight, { transB: true }).mul(2));
+    const refEval = matmul(x, base.weight, { transB: true }).add(
+      matmul(matmul(x, m.lora_A.weight, { transB: true }), m.lora_B.weight, { transB: true }).mul(2),
+    );
     expectClose(yEval, refEval, { atol: 1e-5, label: 'eval mode' });
   });
 

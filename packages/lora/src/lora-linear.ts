@@ -1,5 +1,16 @@
 // lora-linear.ts — LoraLinear: a frozen Linear plus a trainable low-rank update, named as PEFT names it.
-import { dropout, getBackend, Linear, Module, numel, type Random, record, ShapeError, shapeStr, Tensor } from '@tslora/core-tensor';
+import {
+  dropout,
+  getBackend,
+  Linear,
+  Module,
+  numel,
+  type Random,
+  record,
+  ShapeError,
+  shapeStr,
+  Tensor,
+} from '@tslora/core-tensor';
 import type { LoraInit } from './config.js';
 
 /**
@@ -12,12 +23,27 @@ import type { LoraInit } from './config.js';
  * only what is needed: a frozen W and b get no dW/db (needs[] false), while dx always flows through
  * both paths. When xd is x (no dropout) the two input gradients are summed into one buffer.
  */
-export function loraLinear(x: Tensor, xd: Tensor, W: Tensor, b: Tensor | null, A: Tensor, B: Tensor, scaling: number): Tensor {
+export function loraLinear(
+  x: Tensor,
+  xd: Tensor,
+  W: Tensor,
+  b: Tensor | null,
+  A: Tensor,
+  B: Tensor,
+  scaling: number,
+): Tensor {
   const [out, inF] = W.shape as [number, number];
   const r = A.dim(0);
   if (
-    W.ndim !== 2 || A.ndim !== 2 || B.ndim !== 2 || x.dim(-1) !== inF || xd.shape.join() !== x.shape.join() ||
-    A.dim(1) !== inF || B.dim(0) !== out || B.dim(1) !== r || (b !== null && (b.ndim !== 1 || b.dim(0) !== out))
+    W.ndim !== 2 ||
+    A.ndim !== 2 ||
+    B.ndim !== 2 ||
+    x.dim(-1) !== inF ||
+    xd.shape.join() !== x.shape.join() ||
+    A.dim(1) !== inF ||
+    B.dim(0) !== out ||
+    B.dim(1) !== r ||
+    (b !== null && (b.ndim !== 1 || b.dim(0) !== out))
   ) {
     throw new ShapeError(
       `loraLinear: x ${shapeStr(x.shape)}, W ${shapeStr(W.shape)}, A ${shapeStr(A.shape)}, B ${shapeStr(B.shape)}${b ? `, b ${shapeStr(b.shape)}` : ''} — expected x (...,in), W (out,in), A (r,in), B (out,r)`,
@@ -34,36 +60,43 @@ export function loraLinear(x: Tensor, xd: Tensor, W: Tensor, b: Tensor | null, A
   const y = be.gemm({ a: X, b: Wd, m: n, n: out, k: inF, transB: true });
   if (b) {
     const bd = b.f32;
-    for (let i = 0; i < n; i++) for (let j = 0; j < out; j++) y[i * out + j] = (y[i * out + j] as number) + (bd[j] as number);
+    for (let i = 0; i < n; i++)
+      for (let j = 0; j < out; j++) y[i * out + j] = (y[i * out + j] as number) + (bd[j] as number);
   }
   // h: (N,r) = xd·Aᵀ;  y += scaling·h·Bᵀ
   const h = be.gemm({ a: XD, b: Ad, m: n, n: r, k: inF, transB: true });
   be.gemm({ a: h, b: Bd, m: n, n: out, k: r, transB: true, alpha: scaling, beta: 1, out: y });
   const same = x === xd;
-  return record('loraLinear', b ? [x, xd, W, A, B, b] : [x, xd, W, A, B], new Tensor(y, [...x.shape.slice(0, -1), out]), (dy, needs) => {
-    const [nx, nxd, nW, nA, nB, nb] = needs;
-    // dh: (N,r) = scaling·dy·B — shared by dA and dxd
-    const dh = nA || nxd ? be.gemm({ a: dy, b: Bd, m: n, n: r, k: out, alpha: scaling }) : null;
-    // dB: (out,r) = scaling·dyᵀ·h
-    const dB = nB ? be.gemm({ a: dy, b: h, m: out, n: r, k: n, transA: true, alpha: scaling }) : null;
-    // dA: (r,in) = dhᵀ·xd
-    const dA = nA && dh ? be.gemm({ a: dh, b: XD, m: r, n: inF, k: n, transA: true }) : null;
-    // dx: (N,in) = dy·W  (+ dh·A when xd is x: both paths land in one buffer)
-    const dx: Float32Array | null = nx ? be.gemm({ a: dy, b: Wd, m: n, n: inF, k: out }) : null;
-    let dxd: Float32Array | null = null;
-    if (nxd && dh) {
-      if (same && dx) be.gemm({ a: dh, b: Ad, m: n, n: inF, k: r, beta: 1, out: dx });
-      else dxd = be.gemm({ a: dh, b: Ad, m: n, n: inF, k: r });
-    }
-    // frozen base: these are skipped (needs false) — the point of LoRA's cheaper backward
-    const dW = nW ? be.gemm({ a: dy, b: X, m: out, n: inF, k: n, transA: true }) : null;
-    let db: Float32Array | null = null;
-    if (nb) {
-      db = new Float32Array(out);
-      for (let i = 0; i < n; i++) for (let j = 0; j < out; j++) db[j] = (db[j] as number) + (dy[i * out + j] as number);
-    }
-    return b ? [dx, dxd, dW, dA, dB, db] : [dx, dxd, dW, dA, dB];
-  });
+  return record(
+    'loraLinear',
+    b ? [x, xd, W, A, B, b] : [x, xd, W, A, B],
+    new Tensor(y, [...x.shape.slice(0, -1), out]),
+    (dy, needs) => {
+      const [nx, nxd, nW, nA, nB, nb] = needs;
+      // dh: (N,r) = scaling·dy·B — shared by dA and dxd
+      const dh = nA || nxd ? be.gemm({ a: dy, b: Bd, m: n, n: r, k: out, alpha: scaling }) : null;
+      // dB: (out,r) = scaling·dyᵀ·h
+      const dB = nB ? be.gemm({ a: dy, b: h, m: out, n: r, k: n, transA: true, alpha: scaling }) : null;
+      // dA: (r,in) = dhᵀ·xd
+      const dA = nA && dh ? be.gemm({ a: dh, b: XD, m: r, n: inF, k: n, transA: true }) : null;
+      // dx: (N,in) = dy·W  (+ dh·A when xd is x: both paths land in one buffer)
+      const dx: Float32Array | null = nx ? be.gemm({ a: dy, b: Wd, m: n, n: inF, k: out }) : null;
+      let dxd: Float32Array | null = null;
+      if (nxd && dh) {
+        if (same && dx) be.gemm({ a: dh, b: Ad, m: n, n: inF, k: r, beta: 1, out: dx });
+        else dxd = be.gemm({ a: dh, b: Ad, m: n, n: inF, k: r });
+      }
+      // frozen base: these are skipped (needs false) — the point of LoRA's cheaper backward
+      const dW = nW ? be.gemm({ a: dy, b: X, m: out, n: inF, k: n, transA: true }) : null;
+      let db: Float32Array | null = null;
+      if (nb) {
+        db = new Float32Array(out);
+        for (let i = 0; i < n; i++)
+          for (let j = 0; j < out; j++) db[j] = (db[j] as number) + (dy[i * out + j] as number);
+      }
+      return b ? [dx, dxd, dW, dA, dB, db] : [dx, dxd, dW, dA, dB];
+    },
+  );
 }
 
 /** Options of a LoraLinear; see {@link LoraConfig} for their meaning. */

@@ -1,26 +1,29 @@
 // merge.test.ts — in-memory merge/unmerge: W' = W + scaling·B·A against a naive loop, output equality, bf16 bound, refusals.
-import { f32ToBf16Bits, bf16BitsToF32 } from '../../core-tensor/src/dtype.js';
+
 import { Linear, Random, Tensor, TsloraError } from '@tslora/core-tensor';
 import { expectClose } from '@tslora/core-tensor/testing';
 import { describe, expect, it } from 'vitest';
+import { bf16BitsToF32, f32ToBf16Bits } from '../../core-tensor/src/dtype.js';
 import { TinyQwen } from './__fixtures__/tiny-qwen.js';
 import { applyLora, loraModules } from './inject.js';
 import { LoraLinear } from './lora-linear.js';
 import { mergeAndUnload, mergedWeight, mergeLora, unmergeLora } from './merge.js';
 
 const rng = new Random(21);
-const randn = (shape: number[], std = 1): Tensor => new Tensor(rng.fillNormal(new Float32Array(shape[0]! * shape[1]!), 0, std), shape);
+const randn = (shape: number[], std = 1): Tensor =>
+  new Tensor(rng.fillNormal(new Float32Array(shape[0]! * shape[1]!), 0, std), shape);
 
 /** ΔW[o,i] = scaling·Σ_k B[o,k]·A[k,i] in f64 — the reference the GEMM path is checked against. */
 function naiveDelta(A: Tensor, B: Tensor, s: number): Float64Array {
   const [out, r] = B.shape as [number, number];
   const inF = A.dim(1);
   const d = new Float64Array(out * inF);
-  for (let o = 0; o < out; o++) for (let i = 0; i < inF; i++) {
-    let acc = 0;
-    for (let k = 0; k < r; k++) acc += B.f32[o * r + k]! * A.f32[k * inF + i]!;
-    d[o * inF + i] = s * acc;
-  }
+  for (let o = 0; o < out; o++)
+    for (let i = 0; i < inF; i++) {
+      let acc = 0;
+      for (let k = 0; k < r; k++) acc += B.f32[o * r + k]! * A.f32[k * inF + i]!;
+      d[o * inF + i] = s * acc;
+    }
   return d;
 }
 
@@ -41,7 +44,11 @@ describe('mergedWeight', () => {
     const A = randn([3, 9]);
     const B = randn([7, 3]);
     const d = naiveDelta(A, B, 1.25);
-    expectClose(mergedWeight(W, A, B, 1.25), before.map((w, i) => w + d[i]!), { atol: 1e-6, rtol: 1e-6 });
+    expectClose(
+      mergedWeight(W, A, B, 1.25),
+      before.map((w, i) => w + d[i]!),
+      { atol: 1e-6, rtol: 1e-6 },
+    );
     expect(W.f32).toEqual(before); // pure: W untouched
   });
 
@@ -55,7 +62,8 @@ describe('mergedWeight', () => {
     expect(W.f32).toEqual(before);
     const want = before.map((w, i) => bf16BitsToF32(f32ToBf16Bits(Math.fround(w + d[i]!))));
     // the f32 sum may differ from the naive one in its last bit, which can flip a bf16 tie: allow one bf16 ulp
-    got.forEach((g, i) => expect(Math.abs(g - want[i]!)).toBeLessThanOrEqual(Math.abs(want[i]!) * 2 ** -7));
+    for (const [i, g] of got.entries())
+      expect(Math.abs(g - want[i]!)).toBeLessThanOrEqual(Math.abs(want[i]!) * 2 ** -7);
     expect(got.filter((g, i) => g === want[i]).length).toBeGreaterThan(got.length - 2);
     expect(got.every((g) => bf16BitsToF32(f32ToBf16Bits(g)) === g)).toBe(true);
   });
@@ -65,7 +73,9 @@ describe('mergedWeight', () => {
     const A = randn([2, 4]);
     const B = randn([3, 2]);
     B.f32[3] = Number.NaN;
-    expect(() => mergedWeight(W, A, B, 1, 'f32', 'model.layers.0.mlp.up_proj.weight')).toThrow(/model\.layers\.0\.mlp\.up_proj\.weight \[3, 4\] would hold 4 non-finite values \(first at \[1, 0\]/);
+    expect(() => mergedWeight(W, A, B, 1, 'f32', 'model.layers.0.mlp.up_proj.weight')).toThrow(
+      /model\.layers\.0\.mlp\.up_proj\.weight \[3, 4\] would hold 4 non-finite values \(first at \[1, 0\]/,
+    );
     // 65000 + 2·1000 = 67000 > 65504 (f16 max): rounds to Inf in f16, fine in bf16
     const big = new Tensor(new Float32Array(12).fill(65000), [3, 4]);
     const ones = new Tensor(new Float32Array(8).fill(1), [2, 4]);
@@ -97,14 +107,15 @@ describe('mergeLora / unmergeLora', () => {
     expect(W.every((w) => bf16BitsToF32(f32ToBf16Bits(w)) === w)).toBe(true); // W' is exactly bf16
     const y = m.forward(x).f32;
     let maxRatio = 0;
-    for (let b = 0; b < 6; b++) for (let j = 0; j < 12; j++) {
-      // bf16 keeps 8 significant bits: RNE error ≤ 2⁻⁸ relative per weight (unit roundoff)
-      let bound = 0;
-      for (let i = 0; i < 32; i++) bound += Math.abs(x.f32[b * 32 + i]! * W[j * 32 + i]!);
-      const err = Math.abs(y[b * 12 + j]! - yAdapter[b * 12 + j]!);
-      expect(err).toBeLessThanOrEqual(2 ** -8 * bound + 1e-5);
-      maxRatio = Math.max(maxRatio, err / (2 ** -8 * bound));
-    }
+    for (let b = 0; b < 6; b++)
+      for (let j = 0; j < 12; j++) {
+        // bf16 keeps 8 significant bits: RNE error ≤ 2⁻⁸ relative per weight (unit roundoff)
+        let bound = 0;
+        for (let i = 0; i < 32; i++) bound += Math.abs(x.f32[b * 32 + i]! * W[j * 32 + i]!);
+        const err = Math.abs(y[b * 12 + j]! - yAdapter[b * 12 + j]!);
+        expect(err).toBeLessThanOrEqual(2 ** -8 * bound + 1e-5);
+        maxRatio = Math.max(maxRatio, err / (2 ** -8 * bound));
+      }
     expect(maxRatio).toBeGreaterThan(0); // rounding did happen (the bound is not vacuous)
   });
 
@@ -116,13 +127,16 @@ describe('mergeLora / unmergeLora', () => {
     expect(m.base_layer.weight.f32).not.toEqual(W0);
     unmergeLora(m);
     expect(m.merged).toBe(false);
-    m.base_layer.weight.f32.forEach((w, i) => expect(Math.abs(w - W0[i]!)).toBeLessThanOrEqual(2 ** -22 * (Math.abs(W0[i]!) + Math.abs(d[i]!))));
+    for (const [i, w] of m.base_layer.weight.f32.entries()) {
+      expect(Math.abs(w - W0[i]!)).toBeLessThanOrEqual(2 ** -22 * (Math.abs(W0[i]!) + Math.abs(d[i]!)));
+    }
   });
 
   it('whole model: merged logits equal adapter logits; merge is idempotent; a NaN adapter is refused by name', () => {
     const model = new TinyQwen({ C: 8, Ckv: 4, F: 12, V: 10, layers: 2 }, new Random(2));
     applyLora(model, { r: 2, targetModules: 'all-linear', seed: 3 });
-    for (const [, l] of loraModules(model)) l.lora_B.weight.f32.set(rng.fillNormal(new Float32Array(l.lora_B.weight.size), 0, 0.1));
+    for (const [, l] of loraModules(model))
+      l.lora_B.weight.f32.set(rng.fillNormal(new Float32Array(l.lora_B.weight.size), 0, 0.1));
     const ids = Tensor.int([1, 5, 2, 9, 0, 3], [2, 3]);
     const y0 = model.forward(ids).f32.slice();
     expect(mergeLora(model)).toHaveLength(14);

@@ -1,5 +1,5 @@
 // merge.ts — folding a LoRA update into its base weight (W' = W + scaling·B·A) and taking it back out, in memory.
-import { getBackend, type Module, shapeStr, ShapeError, Tensor, TsloraError } from '@tslora/core-tensor';
+import { getBackend, type Module, ShapeError, shapeStr, Tensor, TsloraError } from '@tslora/core-tensor';
 import { decodeF32, encodeF32 } from './core-io.js';
 import { loraModules } from './inject.js';
 
@@ -26,13 +26,25 @@ export function checkFinite(data: Float32Array, name: string, shape: readonly nu
   const cols = shape[shape.length - 1] ?? 1;
   throw new TsloraError(
     `${what}: ${name} ${shapeStr(shape)} would hold ${bad} non-finite value${bad > 1 ? 's' : ''} (first at [${Math.floor(first / cols)}, ${first % cols}]: ${data[first]})`,
-    { hint: 'the adapter holds NaN/Inf (a diverged run), or the merged values overflow the output dtype (f16 tops out at 65504); check the adapter or merge to bf16/f32', exitCode: 1 },
+    {
+      hint: 'the adapter holds NaN/Inf (a diverged run), or the merged values overflow the output dtype (f16 tops out at 65504); check the adapter or merge to bf16/f32',
+      exitCode: 1,
+    },
   );
 }
 
 function checkShapes(W: Tensor, A: Tensor, B: Tensor, name: string): void {
-  if (W.ndim !== 2 || A.ndim !== 2 || B.ndim !== 2 || B.dim(0) !== W.dim(0) || A.dim(1) !== W.dim(1) || B.dim(1) !== A.dim(0)) {
-    throw new ShapeError(`merge: ${name} is ${shapeStr(W.shape)} but lora_A is ${shapeStr(A.shape)} and lora_B ${shapeStr(B.shape)} — expected W (out,in), A (r,in), B (out,r)`);
+  if (
+    W.ndim !== 2 ||
+    A.ndim !== 2 ||
+    B.ndim !== 2 ||
+    B.dim(0) !== W.dim(0) ||
+    A.dim(1) !== W.dim(1) ||
+    B.dim(1) !== A.dim(0)
+  ) {
+    throw new ShapeError(
+      `merge: ${name} is ${shapeStr(W.shape)} but lora_A is ${shapeStr(A.shape)} and lora_B ${shapeStr(B.shape)} — expected W (out,in), A (r,in), B (out,r)`,
+    );
   }
 }
 
@@ -51,7 +63,14 @@ export function addLoraDelta(out: Float32Array, A: Tensor, B: Tensor, scaling: n
  * a bf16 model stays bf16). Pure: returns a new tensor holding the rounded values as f32. Throws
  * if any value is non-finite, naming `name`.
  */
-export function mergedWeight(W: Tensor, A: Tensor, B: Tensor, scaling: number, dtype: MergeDType = 'f32', name = 'weight'): Tensor {
+export function mergedWeight(
+  W: Tensor,
+  A: Tensor,
+  B: Tensor,
+  scaling: number,
+  dtype: MergeDType = 'f32',
+  name = 'weight',
+): Tensor {
   checkShapes(W, A, B, name);
   const out = W.f32.slice();
   addLoraDelta(out, A, B, scaling, 1);
@@ -77,7 +96,10 @@ export function mergeLora(model: Module, opts: MergeOptions = {}): string[] {
   for (const [path, m] of loraModules(model)) {
     if (m.merged) continue;
     const W = m.base_layer.weight;
-    W.f32.set(mergedWeight(W, m.lora_A.weight, m.lora_B.weight, m.scaling, opts.dtype ?? 'f32', `${path}.base_layer.weight`).f32);
+    W.f32.set(
+      mergedWeight(W, m.lora_A.weight, m.lora_B.weight, m.scaling, opts.dtype ?? 'f32', `${path}.base_layer.weight`)
+        .f32,
+    );
     m._merged = true;
     done.push(path);
   }

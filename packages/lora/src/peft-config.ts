@@ -15,7 +15,11 @@ export interface PeftConfigExtras {
  * as the sorted list of module names it selected, as PEFT does (it expands the shorthand before
  * saving); `targetNames` supplies that list.
  */
-export function toPeftConfig(config: LoraConfig, targetNames: readonly string[], extras: PeftConfigExtras): Record<string, unknown> {
+export function toPeftConfig(
+  config: LoraConfig,
+  targetNames: readonly string[],
+  extras: PeftConfigExtras,
+): Record<string, unknown> {
   const target = config.targetModules === 'all-linear' ? [...new Set(targetNames)] : [...config.targetModules];
   return {
     alpha_pattern: {},
@@ -48,7 +52,11 @@ export function toPeftConfig(config: LoraConfig, targetNames: readonly string[],
 function sortKeysDeep(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortKeysDeep);
   if (v !== null && typeof v === 'object') {
-    return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeysDeep((v as Record<string, unknown>)[k])]));
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, sortKeysDeep((v as Record<string, unknown>)[k])]),
+    );
   }
   return v;
 }
@@ -58,11 +66,18 @@ function sortKeysDeep(v: unknown): unknown {
  * sorted keys at every level, 2-space indent, non-ASCII escaped as \uXXXX, no trailing newline.
  */
 export function peftJson(obj: Record<string, unknown>): string {
-  return JSON.stringify(sortKeysDeep(obj), null, 2).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(sortKeysDeep(obj), null, 2).replace(
+    /[\u007f-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 const isEmpty = (v: unknown): boolean =>
-  v === null || v === undefined || v === false || (Array.isArray(v) && v.length === 0) || (typeof v === 'object' && Object.keys(v as object).length === 0);
+  v === null ||
+  v === undefined ||
+  v === false ||
+  (Array.isArray(v) && v.length === 0) ||
+  (typeof v === 'object' && Object.keys(v as object).length === 0);
 
 /** PEFT features an adapter may use that tslora cannot reproduce; each must be absent or at its neutral value. */
 function refuseUnsupported(j: Record<string, unknown>, file: string): void {
@@ -74,12 +89,19 @@ function refuseUnsupported(j: Record<string, unknown>, file: string): void {
     if (!isEmpty(j[k])) unsupported.push(`${k} ${JSON.stringify(j[k])}`);
   }
   if (j.lora_bias === true) unsupported.push('lora_bias true');
-  if (j.layers_pattern !== undefined && j.layers_pattern !== null && j.layers_pattern !== 'layers' && !(Array.isArray(j.layers_pattern) && j.layers_pattern.every((p) => p === 'layers'))) {
+  if (
+    j.layers_pattern !== undefined &&
+    j.layers_pattern !== null &&
+    j.layers_pattern !== 'layers' &&
+    !(Array.isArray(j.layers_pattern) && j.layers_pattern.every((p) => p === 'layers'))
+  ) {
     unsupported.push(`layers_pattern ${JSON.stringify(j.layers_pattern)} (only "layers")`);
   }
   const init = j.init_lora_weights;
   if (init !== undefined && init !== true && init !== false && init !== 'gaussian') {
-    unsupported.push(`init_lora_weights ${JSON.stringify(init)} (PiSSA/OLoRA/LoftQ-style inits change the base weights)`);
+    unsupported.push(
+      `init_lora_weights ${JSON.stringify(init)} (PiSSA/OLoRA/LoftQ-style inits change the base weights)`,
+    );
   }
   if (unsupported.length) {
     throw new FileFormatError(file, `uses PEFT features tslora does not support: ${unsupported.join('; ')}`, {
@@ -92,11 +114,17 @@ function targetsFromPeft(t: unknown, file: string): string[] | 'all-linear' {
   if (t === 'all-linear') return 'all-linear';
   if (Array.isArray(t) && t.length > 0 && t.every((s) => typeof s === 'string')) return t as string[];
   if (typeof t === 'string') {
-    throw new FileFormatError(file, `target_modules is the regular expression ${JSON.stringify(t)}; tslora needs a list of module names`, {
-      hint: 'write target_modules as a list such as ["q_proj", "v_proj"]',
-    });
+    throw new FileFormatError(
+      file,
+      `target_modules is the regular expression ${JSON.stringify(t)}; tslora needs a list of module names`,
+      {
+        hint: 'write target_modules as a list such as ["q_proj", "v_proj"]',
+      },
+    );
   }
-  throw new FileFormatError(file, `target_modules ${JSON.stringify(t)} is not a list of module names`, { hint: 'e.g. ["q_proj", "v_proj"]' });
+  throw new FileFormatError(file, `target_modules ${JSON.stringify(t)} is not a list of module names`, {
+    hint: 'e.g. ["q_proj", "v_proj"]',
+  });
 }
 
 /**
@@ -104,10 +132,15 @@ function targetsFromPeft(t: unknown, file: string): string[] | 'all-linear' {
  * only matters for initialisation, and a loaded adapter's weights come from the file).
  */
 export function fromPeftConfig(j: unknown, file: string): LoraConfig & { baseModelNameOrPath: string | null } {
-  if (j === null || typeof j !== 'object' || Array.isArray(j)) throw new FileFormatError(file, 'is not a JSON object', { hint: 'adapter_config.json must hold a PEFT LoraConfig' });
+  if (j === null || typeof j !== 'object' || Array.isArray(j))
+    throw new FileFormatError(file, 'is not a JSON object', {
+      hint: 'adapter_config.json must hold a PEFT LoraConfig',
+    });
   const o = j as Record<string, unknown>;
   if (o.peft_type !== 'LORA') {
-    throw new FileFormatError(file, `peft_type is ${JSON.stringify(o.peft_type)}, not "LORA"`, { hint: 'tslora reads LoRA adapters only (PEFT peft_type "LORA")' });
+    throw new FileFormatError(file, `peft_type is ${JSON.stringify(o.peft_type)}, not "LORA"`, {
+      hint: 'tslora reads LoRA adapters only (PEFT peft_type "LORA")',
+    });
   }
   refuseUnsupported(o, file);
   try {
@@ -116,7 +149,10 @@ export function fromPeftConfig(j: unknown, file: string): LoraConfig & { baseMod
       alpha: o.lora_alpha as number,
       dropout: (o.lora_dropout ?? 0) as number,
       targetModules: targetsFromPeft(o.target_modules, file),
-      layers: typeof o.layers_to_transform === 'number' ? [o.layers_to_transform] : (o.layers_to_transform as number[] | null) ?? null,
+      layers:
+        typeof o.layers_to_transform === 'number'
+          ? [o.layers_to_transform]
+          : ((o.layers_to_transform as number[] | null) ?? null),
       useRslora: (o.use_rslora ?? false) as boolean,
       init: o.init_lora_weights === 'gaussian' ? 'gaussian' : 'kaiming',
     });

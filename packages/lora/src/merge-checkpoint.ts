@@ -1,0 +1,246 @@
+// merge-checkpoint.ts — streaming merge: base checkpoint + PEFT adapter → merged checkpoint, one tensor in memory at a time.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import nodePath from 'node:path';
+import { FileFormatError, shapeStr, type Tensor, TsloraError } from '@tslora/core-tensor';
+import { ADAPTER_WEIGHTS_FILE, type AdapterContents, readAdapter } from './adapter-io.js';
+import { loraScaling, NEVER_ADAPTED } from './config.js';
+import {
+  CheckpointReader,
+  type DType,
+  encodeF32,
+  isFloatDType,
+  SafetensorsWriter,
+  writeShardedIndex,
+} from './core-io.js';
+import { lastSegment } from './inject.js';
+import { addLoraDelta, checkFinite, type MergeDType, roundToDType } from './merge.js';
+
+/** Output dtype: 'auto' keeps each tensor's own dtype; the others convert every float tensor. */
+export type MergeOutDType = 'auto' | MergeDType;
+
+/** Options of {@link mergeCheckpoint}. */
+export interface MergeCheckpointOptions {
+  /** Base checkpoint: model.safetensors, or model.safetensors.index.json + shards. */
+  modelDir: string;
+  /** PEFT adapter directory (adapter_config.json + adapter_model.safetensors). */
+  adapterDir: string;
+  /** Created by renaming a finished temp dir; must not exist or be empty unless `force`. */
+  outDir: string;
+  dtype?: MergeOutDType;
+  /** Replace a non-empty outDir. */
+  force?: boolean;
+}
+
+/** What a merge did. */
+export interface MergeSummary {
+  /** Base tensors that received scaling·B·A. */
+  tensorsMerged: number;
+  /** Largest |scaling·B·A| element over all merged tensors (f32, before rounding to the output dtype). */
+  maxAbsDelta: number;
+  /** Total size of the files in outDir. */
+  bytesWritten: number;
+  /** File names written in outDir, sorted. */
+  files: string[];
+}
+
+/** Non-weight files of a checkpoint directory copied to the merged one when present. */
+export const CHECKPOINT_SIDE_FILES: readonly string[] = [
+  'generation_config.json',
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'vocab.json',
+  'merges.txt',
+  'special_tokens_map.json',
+  'added_tokens.json',
+];
+
+const TORCH_DTYPE: Record<MergeDType, string> = { f32: 'float32', bf16: 'bfloat16', f16: 'float16' };
+
+/** true when `inner` is `outer` or lies inside it. */
+function isWithin(inner: string, outer: string): boolean {
+  const rel = nodePath.relative(nodePath.resolve(outer), nodePath.resolve(inner));
+  return rel === '' || (!rel.startsWith('..') && !nodePath.isAbsolute(rel));
+}
+
+function checkOutDir(o: MergeCheckpointOptions): void {
+  for (const input of [o.modelDir, o.adapterDir]) {
+    if (isWithin(input, o.outDir)) {
+      throw new TsloraError(`merge: output directory ${o.outDir} would replace the input ${input}`, {
+        hint: 'write the merged model to a new directory',
+      });
+    }
+  }
+  const st = fs.statSync(o.outDir, { throwIfNoEntry: false });
+  if (!st) return;
+  if (!st.isDirectory())
+    throw new TsloraError(`merge: ${o.outDir} exists and is not a directory`, { hint: 'choose another output path' });
+  if (fs.readdirSync(o.outDir).length > 0 && !o.force) {
+    throw new TsloraError(`merge: output directory ${o.outDir} is not empty`, {
+      hint: 'choose an empty or new directory, or pass force to replace it',
+    });
+  }
+}
+
+interface Target {
+  A: Tensor;
+  B: Tensor;
+}
+
+/** Maps base tensor names to their adapter pair; every adapter module must hit a float (out,in) weight. */
+function planTargets(reader: CheckpointReader, adapter: AdapterContents, adapterFile: string): Map<string, Target> {
+  const problems: string[] = [];
+  const targets = new Map<string, Target>();
+  for (const [path, pair] of adapter.modules) {
+    const name = `${path}.weight`;
+    const entry = reader.tensors.get(name);
+    const want = [pair.B.dim(0), pair.A.dim(1)];
+    if (NEVER_ADAPTED.includes(lastSegment(path)))
+      problems.push(`${path} is an embedding or lm_head, which are never merged`);
+    else if (!entry) problems.push(`${name} is not in the checkpoint`);
+    else if (!isFloatDType(entry.info.dtype)) problems.push(`${name} has dtype ${entry.info.dtype}, not a float dtype`);
+    else if (entry.info.shape.join() !== want.join())
+      problems.push(`${name} is ${shapeStr(entry.info.shape)} but the adapter needs ${shapeStr(want)}`);
+    else targets.set(name, pair);
+  }
+  if (problems.length) {
+    throw new FileFormatError(adapterFile, `does not fit the checkpoint ${reader.dir} — ${problems.join('; ')}`, {
+      hint: 'merge the adapter into the base model it was trained on',
+    });
+  }
+  return targets;
+}
+
+interface Stats {
+  merged: number;
+  maxAbsDelta: number;
+  tensorBytes: number;
+}
+
+/** The bytes of one output tensor: merged (f32 math, one rounding), converted, or copied byte for byte. */
+function outputBytes(
+  reader: CheckpointReader,
+  name: string,
+  outDtype: DType,
+  target: Target | undefined,
+  scaling: number,
+  stats: Stats,
+): Uint8Array {
+  const info = reader.get(name).info;
+  if (!target) return outDtype === info.dtype ? reader.readBytes(name) : encodeF32(reader.readF32(name), outDtype);
+  const W = reader.readF32(name);
+  const out = W.slice();
+  addLoraDelta(out, target.A, target.B, scaling, 1);
+  for (let i = 0; i < out.length; i++)
+    stats.maxAbsDelta = Math.max(stats.maxAbsDelta, Math.abs((out[i] as number) - (W[i] as number)));
+  roundToDType(out, outDtype === 'bf16' || outDtype === 'f16' ? outDtype : 'f32');
+  checkFinite(out, name, info.shape, 'merge');
+  stats.merged += 1;
+  return encodeF32(out, outDtype);
+}
+
+/** Writes one output safetensors file (same name and tensors as the input file), streaming tensor by tensor. */
+function writeShard(
+  reader: CheckpointReader,
+  file: string,
+  tmp: string,
+  targets: Map<string, Target>,
+  o: MergeCheckpointOptions,
+  scaling: number,
+  stats: Stats,
+): void {
+  const dtypeOf = (d: DType): DType => (o.dtype === undefined || o.dtype === 'auto' || !isFloatDType(d) ? d : o.dtype);
+  const specs = [...reader.tensors.values()]
+    .filter((t) => t.file === file)
+    .map(({ info }) => ({ name: info.name, dtype: dtypeOf(info.dtype), shape: [...info.shape] }));
+  const writer = new SafetensorsWriter(nodePath.join(tmp, file), specs, { format: 'pt' });
+  try {
+    for (const [i, name] of writer.order.entries()) {
+      const bytes = outputBytes(reader, name, writer.tensors[i]!.dtype, targets.get(name), scaling, stats);
+      writer.write(name, bytes);
+      stats.tensorBytes += bytes.byteLength;
+    }
+    writer.commit();
+  } catch (e) {
+    writer.abort();
+    throw e;
+  }
+}
+
+/** config.json with torch_dtype (and transformers ≥ 4.56's `dtype`) set to the output dtype; copied as is when unchanged. */
+function copyConfig(modelDir: string, tmp: string, dtype: MergeOutDType): void {
+  const src = nodePath.join(modelDir, 'config.json');
+  if (!fs.existsSync(src)) return;
+  const dst = nodePath.join(tmp, 'config.json');
+  if (dtype === 'auto') {
+    fs.copyFileSync(src, dst);
+    return;
+  }
+  let cfg: Record<string, unknown>;
+  try {
+    cfg = JSON.parse(fs.readFileSync(src, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new FileFormatError(src, `not valid JSON: ${(e as Error).message}`, { hint: 're-download config.json' });
+  }
+  const name = TORCH_DTYPE[dtype];
+  const keys = ['torch_dtype', 'dtype'].filter((k) => k in cfg);
+  if (keys.length > 0 && keys.every((k) => cfg[k] === name)) {
+    fs.copyFileSync(src, dst);
+    return;
+  }
+  for (const k of keys.length ? keys : ['torch_dtype']) cfg[k] = name;
+  fs.writeFileSync(dst, `${JSON.stringify(cfg, null, 2)}\n`);
+}
+
+/** Moves the finished temp dir onto outDir (replacing an old one only after the new one is complete). */
+function publish(tmp: string, outDir: string): void {
+  if (!fs.existsSync(outDir)) {
+    fs.renameSync(tmp, outDir);
+    return;
+  }
+  const old = `${tmp}.old`;
+  fs.renameSync(outDir, old);
+  fs.renameSync(tmp, outDir);
+  fs.rmSync(old, { recursive: true, force: true });
+}
+
+/**
+ * Merges a PEFT LoRA adapter into a base checkpoint on disk. Each target weight becomes
+ * W' = W + scaling·B·A computed in f32 and rounded once to the output dtype; every other tensor is
+ * copied byte for byte (converted only when `dtype` changes it); embeddings and lm_head are never
+ * touched. The layout (single file or shards + index) is kept; config.json, generation_config.json
+ * and tokenizer files are copied. Everything is built in a temp dir beside outDir and renamed at
+ * the end, so a failed merge leaves no half-written directory.
+ */
+export function mergeCheckpoint(o: MergeCheckpointOptions): MergeSummary {
+  checkOutDir(o);
+  const adapter = readAdapter(o.adapterDir);
+  const scaling = loraScaling(adapter.config.r, adapter.config.alpha, adapter.config.useRslora);
+  const reader = CheckpointReader.open(o.modelDir);
+  const outDir = nodePath.resolve(o.outDir);
+  const tmp = nodePath.join(
+    nodePath.dirname(outDir),
+    `.${nodePath.basename(outDir)}.merge-${process.pid}-${randomBytes(4).toString('hex')}`,
+  );
+  try {
+    const targets = planTargets(reader, adapter, nodePath.join(o.adapterDir, ADAPTER_WEIGHTS_FILE));
+    fs.mkdirSync(tmp, { recursive: true });
+    const stats: Stats = { merged: 0, maxAbsDelta: 0, tensorBytes: 0 };
+    for (const file of reader.files) writeShard(reader, file, tmp, targets, o, scaling, stats);
+    if (reader.index) writeShardedIndex(tmp, reader.index.weightMap, stats.tensorBytes);
+    copyConfig(o.modelDir, tmp, o.dtype ?? 'auto');
+    for (const f of CHECKPOINT_SIDE_FILES) {
+      const src = nodePath.join(o.modelDir, f);
+      if (fs.existsSync(src)) fs.copyFileSync(src, nodePath.join(tmp, f));
+    }
+    const files = fs.readdirSync(tmp).sort();
+    const bytesWritten = files.reduce((s, f) => s + fs.statSync(nodePath.join(tmp, f)).size, 0);
+    publish(tmp, outDir);
+    return { tensorsMerged: stats.merged, maxAbsDelta: stats.maxAbsDelta, bytesWritten, files };
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  } finally {
+    reader.close();
+  }
+}
