@@ -2,11 +2,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import nodePath from 'node:path';
-import { FileFormatError, Random, Tensor } from '@tslora/core-tensor';
+import { encodeF32, FileFormatError, Random, SafetensorsFile, Tensor, writeSafetensors } from '@tslora/core-tensor';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TinyQwen, type TinyQwenSizes } from './__fixtures__/tiny-qwen.js';
 import { loadAdapter, readAdapter, saveAdapter } from './adapter-io.js';
-import { encodeF32, SafetensorsFile, writeSafetensors } from './core-io.js';
 import { applyLora, loraModules } from './inject.js';
 
 const S: TinyQwenSizes = { C: 8, Ckv: 4, F: 12, V: 10, layers: 2 };

@@ -2,16 +2,20 @@
 import fs from 'node:fs';
 import nodePath from 'node:path';
 import {
+  encodeF32,
   FileFormatError,
+  isFloatDType,
   type Linear,
   type Module,
   type Random,
+  SafetensorsFile,
   shapeStr,
   Tensor,
   TsloraError,
+  writeFileAtomic,
+  writeSafetensors,
 } from '@tslora/core-tensor';
 import { type LoraConfig, resolveLoraConfig } from './config.js';
-import { encodeF32, isFloatDType, SafetensorsFile, writeFileAtomic, writeSafetensors } from './core-io.js';
 import {
   type ApplyLoraResult,
   applyLora,

@@ -2,13 +2,22 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import nodePath from 'node:path';
-import { Random, TsloraError } from '@tslora/core-tensor';
+import {
+  bf16BitsToF32,
+  type DType,
+  decodeF32,
+  encodeF32,
+  f32ToBf16Bits,
+  Random,
+  SafetensorsFile,
+  TsloraError,
+  writeSafetensors,
+  writeShardedIndex,
+} from '@tslora/core-tensor';
 import { expectClose } from '@tslora/core-tensor/testing';
 import { afterAll, describe, expect, it } from 'vitest';
-import { bf16BitsToF32, f32ToBf16Bits } from '../../core-tensor/src/dtype.js';
 import { TinyQwen, type TinyQwenSizes } from './__fixtures__/tiny-qwen.js';
 import { saveAdapter } from './adapter-io.js';
-import { type DType, decodeF32, encodeF32, SafetensorsFile, writeSafetensors, writeShardedIndex } from './core-io.js';
 import { applyLora, loraModules } from './inject.js';
 import { mergeCheckpoint } from './merge-checkpoint.js';
 

@@ -2,17 +2,20 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import nodePath from 'node:path';
-import { FileFormatError, shapeStr, type Tensor, TsloraError } from '@tslora/core-tensor';
-import { ADAPTER_WEIGHTS_FILE, type AdapterContents, readAdapter } from './adapter-io.js';
-import { loraScaling, NEVER_ADAPTED } from './config.js';
 import {
   CheckpointReader,
   type DType,
   encodeF32,
+  FileFormatError,
   isFloatDType,
   SafetensorsWriter,
+  shapeStr,
+  type Tensor,
+  TsloraError,
   writeShardedIndex,
-} from './core-io.js';
+} from '@tslora/core-tensor';
+import { ADAPTER_WEIGHTS_FILE, type AdapterContents, readAdapter } from './adapter-io.js';
+import { loraScaling, NEVER_ADAPTED } from './config.js';
 import { lastSegment } from './inject.js';
 import { addLoraDelta, checkFinite, type MergeDType, roundToDType } from './merge.js';
 

@@ -1,9 +1,8 @@
 // merge.test.ts — in-memory merge/unmerge: W' = W + scaling·B·A against a naive loop, output equality, bf16 bound, refusals.
 
-import { Linear, Random, Tensor, TsloraError } from '@tslora/core-tensor';
+import { bf16BitsToF32, f32ToBf16Bits, Linear, Random, Tensor, TsloraError } from '@tslora/core-tensor';
 import { expectClose } from '@tslora/core-tensor/testing';
 import { describe, expect, it } from 'vitest';
-import { bf16BitsToF32, f32ToBf16Bits } from '../../core-tensor/src/dtype.js';
 import { TinyQwen } from './__fixtures__/tiny-qwen.js';
 import { applyLora, loraModules } from './inject.js';
 import { LoraLinear } from './lora-linear.js';

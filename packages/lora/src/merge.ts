@@ -1,6 +1,14 @@
 // merge.ts — folding a LoRA update into its base weight (W' = W + scaling·B·A) and taking it back out, in memory.
-import { getBackend, type Module, ShapeError, shapeStr, Tensor, TsloraError } from '@tslora/core-tensor';
-import { decodeF32, encodeF32 } from './core-io.js';
+import {
+  decodeF32,
+  encodeF32,
+  getBackend,
+  type Module,
+  ShapeError,
+  shapeStr,
+  Tensor,
+  TsloraError,
+} from '@tslora/core-tensor';
 import { loraModules } from './inject.js';
 
 /** Storage dtypes a merged weight may be rounded to. */
