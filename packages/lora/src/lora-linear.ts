@@ -13,15 +13,81 @@ import {
 } from '@tslora/core-tensor';
 import type { LoraInit } from './config.js';
 
+/** Raw operands of the fused op (row-major f32), N rows of x. */
+interface LoraOperands {
+  X: Float32Array; // (N,in)
+  XD: Float32Array; // (N,in) dropout(x), or X itself
+  W: Float32Array; // (out,in)
+  bias: Float32Array | null; // (out)
+  A: Float32Array; // (r,in)
+  B: Float32Array; // (out,r)
+  n: number;
+  inF: number;
+  out: number;
+  r: number;
+  scaling: number;
+}
+
+/** Forward kernel: returns y (N,out) and the saved h (N,r) = xd·Aᵀ. */
+function loraLinearForward(o: LoraOperands): { y: Float32Array; h: Float32Array } {
+  const be = getBackend();
+  const { n, inF, out, r } = o;
+  // y: (N,out) = x·Wᵀ (+ b)
+  const y = be.gemm({ a: o.X, b: o.W, m: n, n: out, k: inF, transB: true });
+  if (o.bias) {
+    const bd = o.bias;
+    for (let i = 0; i < n; i++) for (let j = 0; j < out; j++) y[i * out + j] = y[i * out + j]! + bd[j]!;
+  }
+  // h: (N,r) = xd·Aᵀ;  y += scaling·h·Bᵀ (GEMM beta = 1: accumulated in place, no scaled copy)
+  const h = be.gemm({ a: o.XD, b: o.A, m: n, n: r, k: inF, transB: true });
+  be.gemm({ a: h, b: o.B, m: n, n: out, k: r, transB: true, alpha: o.scaling, beta: 1, out: y });
+  return { y, h };
+}
+
+/**
+ * Backward kernel. `needs` follows the input order [x, xd, W, A, B, b]; skipped entries are null,
+ * so a frozen W and b cost no GEMM at all. When xd is x both input-gradient paths land in dx.
+ */
+function loraLinearBackward(
+  o: LoraOperands,
+  h: Float32Array,
+  dy: Float32Array,
+  needs: readonly boolean[],
+): (Float32Array | null)[] {
+  const be = getBackend();
+  const { n, inF, out, r, scaling } = o;
+  const [nx, nxd, nW, nA, nB, nb] = needs;
+  // dh: (N,r) = scaling·dy·B — shared by dA and dxd
+  const dh = nA || nxd ? be.gemm({ a: dy, b: o.B, m: n, n: r, k: out, alpha: scaling }) : null;
+  // dB: (out,r) = scaling·dyᵀ·h
+  const dB = nB ? be.gemm({ a: dy, b: h, m: out, n: r, k: n, transA: true, alpha: scaling }) : null;
+  // dA: (r,in) = dhᵀ·xd
+  const dA = nA && dh ? be.gemm({ a: dh, b: o.XD, m: r, n: inF, k: n, transA: true }) : null;
+  // dx: (N,in) = dy·W (+ dh·A when xd is x)
+  const dx = nx ? be.gemm({ a: dy, b: o.W, m: n, n: inF, k: out }) : null;
+  let dxd: Float32Array | null = null;
+  if (nxd && dh) {
+    if (o.XD === o.X && dx) be.gemm({ a: dh, b: o.A, m: n, n: inF, k: r, beta: 1, out: dx });
+    else dxd = be.gemm({ a: dh, b: o.A, m: n, n: inF, k: r });
+  }
+  // frozen base: skipped (needs false) — the point of LoRA's cheaper backward
+  const dW = nW ? be.gemm({ a: dy, b: o.X, m: out, n: inF, k: n, transA: true }) : null;
+  let db: Float32Array | null = null;
+  if (nb) {
+    db = new Float32Array(out);
+    for (let i = 0; i < n; i++) for (let j = 0; j < out; j++) db[j] = db[j]! + dy[i * out + j]!;
+  }
+  return o.bias ? [dx, dxd, dW, dA, dB, db] : [dx, dxd, dW, dA, dB];
+}
+
 /**
  * Fused LoRA linear: y = x·Wᵀ + b + scaling·(xd·Aᵀ)·Bᵀ, where xd is dropout(x) (or x itself).
  *
- *   x, xd: (N,in) flattened over leading dims   W: (out,in)   b: (out)   A: (r,in)   B: (out,r)
+ *   x, xd: (...,in) flattened to (N,in)   W: (out,in)   b: (out)   A: (r,in)   B: (out,r)
  *
- * Written as one op rather than composed from matmul/mul/add so the LoRA branch accumulates into the
- * base output through GEMM's alpha/beta (no separate scaled copy and sum), and the backward computes
- * only what is needed: a frozen W and b get no dW/db (needs[] false), while dx always flows through
- * both paths. When xd is x (no dropout) the two input gradients are summed into one buffer.
+ * One op rather than a matmul/mul/add composition, so the LoRA branch accumulates into the base
+ * output through GEMM's alpha/beta (no separate scaled copy and sum), and the backward computes
+ * only what is needed: a frozen W and b get no dW/db, while dx flows through both paths.
  */
 export function loraLinear(
   x: Tensor,
@@ -34,68 +100,38 @@ export function loraLinear(
 ): Tensor {
   const [out, inF] = W.shape as [number, number];
   const r = A.dim(0);
-  if (
-    W.ndim !== 2 ||
-    A.ndim !== 2 ||
-    B.ndim !== 2 ||
-    x.dim(-1) !== inF ||
-    xd.shape.join() !== x.shape.join() ||
-    A.dim(1) !== inF ||
-    B.dim(0) !== out ||
-    B.dim(1) !== r ||
-    (b !== null && (b.ndim !== 1 || b.dim(0) !== out))
-  ) {
+  const ok =
+    W.ndim === 2 &&
+    A.ndim === 2 &&
+    B.ndim === 2 &&
+    x.dim(-1) === inF &&
+    xd.shape.join() === x.shape.join() &&
+    A.dim(1) === inF &&
+    B.dim(0) === out &&
+    B.dim(1) === r &&
+    (b === null || (b.ndim === 1 && b.dim(0) === out));
+  if (!ok) {
     throw new ShapeError(
       `loraLinear: x ${shapeStr(x.shape)}, W ${shapeStr(W.shape)}, A ${shapeStr(A.shape)}, B ${shapeStr(B.shape)}${b ? `, b ${shapeStr(b.shape)}` : ''} — expected x (...,in), W (out,in), A (r,in), B (out,r)`,
     );
   }
-  const be = getBackend();
-  const n = numel(x.shape) / inF;
-  const X = x.f32;
-  const XD = xd.f32;
-  const Wd = W.f32;
-  const Ad = A.f32;
-  const Bd = B.f32;
-  // y: (N,out) = x·Wᵀ (+ b)
-  const y = be.gemm({ a: X, b: Wd, m: n, n: out, k: inF, transB: true });
-  if (b) {
-    const bd = b.f32;
-    for (let i = 0; i < n; i++)
-      for (let j = 0; j < out; j++) y[i * out + j] = (y[i * out + j] as number) + (bd[j] as number);
-  }
-  // h: (N,r) = xd·Aᵀ;  y += scaling·h·Bᵀ
-  const h = be.gemm({ a: XD, b: Ad, m: n, n: r, k: inF, transB: true });
-  be.gemm({ a: h, b: Bd, m: n, n: out, k: r, transB: true, alpha: scaling, beta: 1, out: y });
-  const same = x === xd;
-  return record(
-    'loraLinear',
-    b ? [x, xd, W, A, B, b] : [x, xd, W, A, B],
-    new Tensor(y, [...x.shape.slice(0, -1), out]),
-    (dy, needs) => {
-      const [nx, nxd, nW, nA, nB, nb] = needs;
-      // dh: (N,r) = scaling·dy·B — shared by dA and dxd
-      const dh = nA || nxd ? be.gemm({ a: dy, b: Bd, m: n, n: r, k: out, alpha: scaling }) : null;
-      // dB: (out,r) = scaling·dyᵀ·h
-      const dB = nB ? be.gemm({ a: dy, b: h, m: out, n: r, k: n, transA: true, alpha: scaling }) : null;
-      // dA: (r,in) = dhᵀ·xd
-      const dA = nA && dh ? be.gemm({ a: dh, b: XD, m: r, n: inF, k: n, transA: true }) : null;
-      // dx: (N,in) = dy·W  (+ dh·A when xd is x: both paths land in one buffer)
-      const dx: Float32Array | null = nx ? be.gemm({ a: dy, b: Wd, m: n, n: inF, k: out }) : null;
-      let dxd: Float32Array | null = null;
-      if (nxd && dh) {
-        if (same && dx) be.gemm({ a: dh, b: Ad, m: n, n: inF, k: r, beta: 1, out: dx });
-        else dxd = be.gemm({ a: dh, b: Ad, m: n, n: inF, k: r });
-      }
-      // frozen base: these are skipped (needs false) — the point of LoRA's cheaper backward
-      const dW = nW ? be.gemm({ a: dy, b: X, m: out, n: inF, k: n, transA: true }) : null;
-      let db: Float32Array | null = null;
-      if (nb) {
-        db = new Float32Array(out);
-        for (let i = 0; i < n; i++)
-          for (let j = 0; j < out; j++) db[j] = (db[j] as number) + (dy[i * out + j] as number);
-      }
-      return b ? [dx, dxd, dW, dA, dB, db] : [dx, dxd, dW, dA, dB];
-    },
+  const o: LoraOperands = {
+    X: x.f32,
+    XD: xd.f32,
+    W: W.f32,
+    bias: b ? b.f32 : null,
+    A: A.f32,
+    B: B.f32,
+    n: numel(x.shape) / inF,
+    inF,
+    out,
+    r,
+    scaling,
+  };
+  const { y, h } = loraLinearForward(o);
+  const inputs = b ? [x, xd, W, A, B, b] : [x, xd, W, A, B];
+  return record('loraLinear', inputs, new Tensor(y, [...x.shape.slice(0, -1), out]), (dy, needs) =>
+    loraLinearBackward(o, h, dy, needs),
   );
 }
 
