@@ -29,6 +29,10 @@ describe('scaledDotProductAttention vs the core-tensor composite', () => {
     ['MQA causal + left padding (fully masked rows)', 2, 4, 1, 6, 6, 8, { causal: true }, [0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]],
     ['cached queries (T < S) with offset', 1, 6, 2, 3, 9, 8, { causal: true, queryOffset: 4 }, null],
     ['non-causal padding, a sequence with no keys', 2, 2, 2, 4, 4, 8, { scale: 0.3 }, [1, 0, 1, 1, 0, 0, 0, 0]],
+    // Long enough for several blocks of ⌈512/rep⌉ query positions (causal blocks see fewer keys).
+    ['several blocks: GQA causal + padding', 2, 6, 2, 400, 400, 8, { causal: true }, [...Array(400).fill(1), ...Array(150).fill(1), ...Array(250).fill(0)]],
+    ['several blocks: cached queries with offset', 1, 4, 1, 300, 340, 4, { causal: true, queryOffset: 40 }, null],
+    ['several blocks: non-causal, trailing padding skipped', 2, 8, 8, 130, 130, 4, {}, [...Array(100).fill(1), ...Array(30).fill(0), 0, ...Array(128).fill(1), 0]],
   ];
   for (const [label, B, H, Hkv, T, S, D, opts, mask] of cases) {
     it(label, () => {

@@ -1,15 +1,18 @@
 // sdpa.ts — scaled dot-product attention with GQA and masks: one autograd op, GEMM-based forward and hand-written backward.
 //
 // Layout: q (B,H,T,D), k/v (B,Hkv,S,D), rep = H/Hkv query heads per kv head (HF repeat_kv order:
-// query head h reads kv head ⌊h/rep⌋). In this layout the rep query heads of one kv group are
-// contiguous, so the group's queries are ONE (rep·T, D) matrix and every product below is one GEMM
-// per (sequence, kv head), with no repeat_kv copy of k or v:
-//   forward   S = scale·Q_g·K_gᵀ (rep·T,S) → P = softmax(S + mask) → O_g = P·V_g
-//   backward  P recomputed from the saved log-sum-exp; dV_g = Pᵀ·dO_g; dP = dO_g·V_gᵀ;
-//             dS = P ⊙ (dP − rowsum(dO ⊙ O)); dQ_g = scale·dS·K_g; dK_g = scale·dSᵀ·Q_g
-// dV_g and dK_g sum over the rep query heads of the group by construction (the GEMM's inner dim).
-// Saved for backward: q, k, v, o and lse (B,H,T) — never a (T,S) probability matrix per head
-// (FlashAttention-2's recompute, at the granularity of one kv group's block).
+// query head h reads kv head ⌊h/rep⌋). Work goes one (sequence b, kv head g) at a time, with the
+// group's rep query heads interleaved token-major — Q_g as a (T·rep, D) matrix, row i·rep + h — so
+// a chunk of query positions [i0, i1) of every head of the group is ONE contiguous row block and
+// each product below is one GEMM per block, with no repeat_kv copy of k or v:
+//   forward   S = scale·Q_blk·K_Lᵀ → E = exp(S + mask − max) → O_blk = (E·V_L) / rowsum(E)
+//   backward  P = exp(S + mask − lse) (recomputed); dV_L += Pᵀ·dO_blk; dP = dO_blk·V_Lᵀ;
+//             dS = P ⊙ (dP − rowsum(dO ⊙ O)); dQ_blk = scale·dS·K_L; dK_L += scale·dSᵀ·Q_blk
+// K_L/V_L are the first L keys: the last key any row of the block may see (causal: i1 − 1 + offset;
+// padding: the last kept key). Causal blocks thus skip most of the masked upper triangle (~44% fewer
+// FLOPs at T=512), and dK/dV sum over the group's query heads through the GEMM's inner dimension.
+// Saved for backward: q, k, v, o and lse (B,H,T) f64 — never a (T,S) probability matrix per head
+// (FlashAttention-2's recompute, at the granularity of one block of one kv group).
 import { getBackend, record, ShapeError, shapeStr, Tensor } from '@tslora/core-tensor';
 import { keyBias, type MaskSpec, resolveQueryOffset } from './masks.js';
 import { probsFromLse, type RowBlock, softmaxBackwardRows, softmaxRows } from './softmax-rows.js';
@@ -19,6 +22,13 @@ export interface SdpaOptions extends MaskSpec {
   /** Multiplies q·kᵀ; default D^−0.5. */
   scale?: number | undefined;
 }
+
+/**
+ * Score rows per block (all rep heads of a chunk of query positions). Small enough that causal
+ * blocks skip most of the masked triangle and the two score buffers stay at ≤ 2·512·S floats; large
+ * enough that each GEMM is big (measured: see bench/attention.bench.ts).
+ */
+const BLOCK_ROWS = 512;
 
 /** Sizes of one attention call. */
 interface Dims {
@@ -37,25 +47,30 @@ interface Plan extends Dims {
   causal: boolean;
   offset: number;
   bias: Float32Array | null;
+  /** Per sequence: 1 + index of its last kept key (0 when it has none); keys past it are never read. */
+  kvEnd: Int32Array;
+  /** Query positions per block. */
+  Tc: number;
 }
 
-// Score blocks reused across calls and layers (rep·T·S floats each): the hot path allocates only
-// its outputs. Two, because the backward holds P and dP/dS at once.
-let scratchP = new Float32Array(0);
-let scratchD = new Float32Array(0);
-function blockP(n: number): Float32Array {
-  if (scratchP.length < n) scratchP = new Float32Array(n);
-  return scratchP.subarray(0, n);
+// Buffers reused across calls and layers, so the hot path allocates only its outputs.
+const f32Scratch = new Map<string, Float32Array>();
+const f64Scratch = new Map<string, Float64Array>();
+function scratch(name: string, n: number): Float32Array {
+  let b = f32Scratch.get(name);
+  if (!b || b.length < n) f32Scratch.set(name, (b = new Float32Array(n)));
+  return b.subarray(0, n);
 }
-function blockD(n: number): Float32Array {
-  if (scratchD.length < n) scratchD = new Float32Array(n);
-  return scratchD.subarray(0, n);
+function scratch64(name: string, n: number): Float64Array {
+  let b = f64Scratch.get(name);
+  if (!b || b.length < n) f64Scratch.set(name, (b = new Float64Array(n)));
+  return b.subarray(0, n);
 }
 
 function checkDims(op: string, q: Tensor, k: Tensor, v: Tensor | null): Dims {
-  const fail = (what: string, hint?: string): never => {
+  const fail = (what: string): never => {
     const shapes = `q ${shapeStr(q.shape)}, k ${shapeStr(k.shape)}${v ? `, v ${shapeStr(v.shape)}` : ''}`;
-    throw new ShapeError(`${op}: ${what} (${shapes})`, { hint: hint ?? 'q is (B,H,T,D); k and v are (B,Hkv,S,D) with H a multiple of Hkv' });
+    throw new ShapeError(`${op}: ${what} (${shapes})`, { hint: 'q is (B,H,T,D); k and v are (B,Hkv,S,D) with H a multiple of Hkv' });
   };
   for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) {
     if (t && (t.ndim !== 4 || t.dtype !== 'f32')) fail(`${name} must be a 4-D f32 tensor, got ${shapeStr(t.shape)} ${t.dtype}`);
@@ -71,79 +86,146 @@ function checkDims(op: string, q: Tensor, k: Tensor, v: Tensor | null): Dims {
 
 function makePlan(op: string, q: Tensor, k: Tensor, v: Tensor | null, opts: SdpaOptions): Plan {
   const dims = checkDims(op, q, k, v);
-  const scale = opts.scale ?? 1 / Math.sqrt(dims.D);
+  const { B, S, T, D, rep } = dims;
+  const scale = opts.scale ?? 1 / Math.sqrt(D);
   if (!Number.isFinite(scale)) throw new ShapeError(`${op}: scale must be a finite number, got ${opts.scale}`);
   const causal = opts.causal ?? false;
-  return {
-    ...dims,
-    scale,
-    causal,
-    offset: resolveQueryOffset(opts.queryOffset, dims.T, dims.S, causal, op),
-    bias: keyBias(opts.attentionMask, dims.B, dims.S, op),
-  };
+  const bias = keyBias(opts.attentionMask, B, S, op);
+  const kvEnd = new Int32Array(B).fill(S);
+  if (bias) for (let b = 0; b < B; b++) while ((kvEnd[b] as number) > 0 && bias[b * S + (kvEnd[b] as number) - 1] !== 0) kvEnd[b] = (kvEnd[b] as number) - 1;
+  const offset = resolveQueryOffset(opts.queryOffset, T, S, causal, op);
+  return { ...dims, scale, causal, offset, bias, kvEnd, Tc: Math.max(1, Math.ceil(BLOCK_ROWS / rep)) };
 }
 
-function rowBlock(p: Plan, b: number): RowBlock {
-  return { rows: p.rep * p.T, T: p.T, S: p.S, causal: p.causal, offset: p.offset, bias: p.bias, biasOff: b * p.S };
+/** The block of query positions [i0, min(T, i0+Tc)) of sequence b, with the keys it can see. */
+function blockAt(p: Plan, b: number, i0: number): RowBlock {
+  const i1 = Math.min(p.T, i0 + p.Tc);
+  const L = Math.min(p.causal ? Math.min(p.S, i1 + p.offset) : p.S, p.kvEnd[b] as number);
+  return { rows: (i1 - i0) * p.rep, L, rep: p.rep, i0, causal: p.causal, offset: p.offset, bias: p.bias, biasOff: b * p.S };
 }
 
-/** Writes the scaled scores of block (b, g) into buf (rep·T, S): one GEMM, K read transposed in place. */
-function scoresBlock(p: Plan, Q: Float32Array, K: Float32Array, b: number, g: number, buf: Float32Array): void {
-  const R = p.rep * p.T;
-  const qOff = (b * p.H + g * p.rep) * p.T * p.D;
-  const kOff = (b * p.Hkv + g) * p.S * p.D;
-  getBackend().gemm({ a: Q.subarray(qOff, qOff + R * p.D), b: K.subarray(kOff, kOff + p.S * p.D), m: R, n: p.S, k: p.D, transB: true, alpha: p.scale, out: buf });
+/** (rep,T,D) head-major rows at src[off…] → (T·rep, D) token-major dst. */
+function toTokenMajor(src: Float32Array, off: number, dst: Float32Array, p: Plan): void {
+  const { rep, T, D } = p;
+  for (let h = 0; h < rep; h++) {
+    for (let i = 0; i < T; i++) {
+      const s = off + (h * T + i) * D;
+      const d = (i * rep + h) * D;
+      for (let x = 0; x < D; x++) dst[d + x] = src[s + x] as number;
+    }
+  }
 }
 
-/** Forward kernel: O (B,H,T,D) and the per-row log-sum-exp (B,H,T) (−∞ for rows with no key). */
+/** Inverse of toTokenMajor, scaling row r by rowScale[r] when given. */
+function fromTokenMajor(src: Float32Array, dst: Float32Array, off: number, p: Plan, rowScale: Float64Array | null): void {
+  const { rep, T, D } = p;
+  for (let h = 0; h < rep; h++) {
+    for (let i = 0; i < T; i++) {
+      const d = off + (h * T + i) * D;
+      const s = (i * rep + h) * D;
+      const c = rowScale ? (rowScale[i * rep + h] as number) : 1;
+      for (let x = 0; x < D; x++) dst[d + x] = (src[s + x] as number) * c;
+    }
+  }
+}
+
+/** Δ = rowsum(dO ⊙ O) of one group, token-major (the softmax backward's row term). */
+function rowDots(dO: Float32Array, O: Float32Array, off: number, delta: Float64Array, p: Plan): void {
+  const { rep, T, D } = p;
+  for (let h = 0; h < rep; h++) {
+    for (let i = 0; i < T; i++) {
+      const s = off + (h * T + i) * D;
+      let dot = 0;
+      for (let x = s; x < s + D; x++) dot += (dO[x] as number) * (O[x] as number);
+      delta[i * rep + h] = dot;
+    }
+  }
+}
+
+/** Forward kernel: O (B,H,T,D) and lse per query row ((b,g) blocks, token-major; −∞ for rows with no key). */
 function sdpaForward(p: Plan, Q: Float32Array, K: Float32Array, V: Float32Array): { O: Float32Array; lse: Float64Array } {
-  const { B, H, Hkv, T, S, D, rep } = p;
+  const { B, H, Hkv, T, D, rep } = p;
   const R = rep * T;
+  const be = getBackend();
   const O = new Float32Array(B * H * T * D);
   const lse = new Float64Array(B * H * T);
-  const buf = blockP(R * S);
   for (let b = 0; b < B; b++) {
     for (let g = 0; g < Hkv; g++) {
       const qOff = (b * H + g * rep) * T * D;
-      const kOff = (b * Hkv + g) * S * D;
-      scoresBlock(p, Q, K, b, g, buf);
-      softmaxRows(buf, rowBlock(p, b), lse, (b * H + g * rep) * T);
-      // O_g = P·V_g: (rep·T,S)·(S,D)
-      getBackend().gemm({ a: buf, b: V.subarray(kOff, kOff + S * D), m: R, n: D, k: S, out: O.subarray(qOff, qOff + R * D) });
+      const kOff = (b * Hkv + g) * p.S * D;
+      const Qt = scratch('q', R * D);
+      const Ot = scratch('o', R * D);
+      const rowScale = scratch64('rowScale', R);
+      toTokenMajor(Q, qOff, Qt, p);
+      for (let i0 = 0; i0 < T; i0 += p.Tc) {
+        const blk = blockAt(p, b, i0);
+        const { rows, L } = blk;
+        const r0 = i0 * rep;
+        const lseOff = (b * Hkv + g) * R + r0;
+        if (L === 0) {
+          lse.fill(Number.NEGATIVE_INFINITY, lseOff, lseOff + rows);
+          rowScale.fill(0, r0, r0 + rows);
+          Ot.fill(0, r0 * D, (r0 + rows) * D);
+          continue;
+        }
+        const E = scratch('p', rows * L);
+        // S = scale·Q_blk·K_Lᵀ: (rows,D)·(D,L)
+        be.gemm({ a: Qt.subarray(r0 * D, (r0 + rows) * D), b: K.subarray(kOff, kOff + L * D), m: rows, n: L, k: D, transB: true, alpha: p.scale, out: E });
+        softmaxRows(E, blk, lse, lseOff, rowScale.subarray(r0, r0 + rows));
+        // O_blk = E·V_L: (rows,L)·(L,D), normalised on the way back to (B,H,T,D)
+        be.gemm({ a: E, b: V.subarray(kOff, kOff + L * D), m: rows, n: D, k: L, out: Ot.subarray(r0 * D, (r0 + rows) * D) });
+      }
+      fromTokenMajor(Ot, O, qOff, p, rowScale);
     }
   }
   return { O, lse };
 }
 
-/** Backward kernel: dq, dk, dv (null where not needed), recomputing P per kv group from lse. */
+/** Backward kernel: dq, dk, dv (null where not needed), recomputing P block by block from lse. */
 function sdpaBackward(p: Plan, Q: Float32Array, K: Float32Array, V: Float32Array, O: Float32Array, lse: Float64Array, dO: Float32Array, needs: readonly boolean[]): (Float32Array | null)[] {
-  const { B, H, Hkv, T, S, D, rep } = p;
+  const { B, H, Hkv, T, D, rep } = p;
   const R = rep * T;
   const be = getBackend();
   const dq = needs[0] ? new Float32Array(Q.length) : null;
-  const dk = needs[1] ? new Float32Array(K.length) : null;
+  const dk = needs[1] ? new Float32Array(K.length) : null; // accumulated block by block (beta = 1)
   const dv = needs[2] ? new Float32Array(V.length) : null;
-  const P = blockP(R * S);
-  const dS = blockD(R * S);
   for (let b = 0; b < B; b++) {
     for (let g = 0; g < Hkv; g++) {
       const qOff = (b * H + g * rep) * T * D;
-      const kOff = (b * Hkv + g) * S * D;
-      const Qg = Q.subarray(qOff, qOff + R * D);
-      const Kg = K.subarray(kOff, kOff + S * D);
-      const dOg = dO.subarray(qOff, qOff + R * D);
-      const blk = rowBlock(p, b);
-      scoresBlock(p, Q, K, b, g, P);
-      probsFromLse(P, blk, lse, (b * H + g * rep) * T);
-      // dV_g = Pᵀ·dO_g: (S,rep·T)·(rep·T,D) — the sum over the group's query heads is the inner dim
-      if (dv) be.gemm({ a: P, b: dOg, m: S, n: D, k: R, transA: true, out: dv.subarray(kOff, kOff + S * D) });
-      if (!dq && !dk) continue;
-      // dP = dO_g·V_gᵀ: (rep·T,D)·(D,S), then dS in place
-      be.gemm({ a: dOg, b: V.subarray(kOff, kOff + S * D), m: R, n: S, k: D, transB: true, out: dS });
-      softmaxBackwardRows(P, dS, blk, dOg, O.subarray(qOff, qOff + R * D), D);
-      // dQ_g = scale·dS·K_g: (rep·T,S)·(S,D);  dK_g = scale·dSᵀ·Q_g: (S,rep·T)·(rep·T,D)
-      if (dq) be.gemm({ a: dS, b: Kg, m: R, n: D, k: S, alpha: p.scale, out: dq.subarray(qOff, qOff + R * D) });
-      if (dk) be.gemm({ a: dS, b: Qg, m: S, n: D, k: R, transA: true, alpha: p.scale, out: dk.subarray(kOff, kOff + S * D) });
+      const kOff = (b * Hkv + g) * p.S * D;
+      const Qt = scratch('q', R * D);
+      const dOt = scratch('o', R * D);
+      const dQt = dq ? scratch('dq', R * D) : null;
+      const delta = scratch64('delta', R);
+      toTokenMajor(Q, qOff, Qt, p);
+      toTokenMajor(dO, qOff, dOt, p);
+      rowDots(dO, O, qOff, delta, p);
+      for (let i0 = 0; i0 < T; i0 += p.Tc) {
+        const blk = blockAt(p, b, i0);
+        const { rows, L } = blk;
+        const r0 = i0 * rep;
+        if (L === 0) {
+          dQt?.fill(0, r0 * D, (r0 + rows) * D);
+          continue;
+        }
+        const Qb = Qt.subarray(r0 * D, (r0 + rows) * D);
+        const dOb = dOt.subarray(r0 * D, (r0 + rows) * D);
+        const KL = K.subarray(kOff, kOff + L * D);
+        const P = scratch('p', rows * L);
+        be.gemm({ a: Qb, b: KL, m: rows, n: L, k: D, transB: true, alpha: p.scale, out: P });
+        probsFromLse(P, blk, lse, (b * Hkv + g) * R + r0);
+        // dV_L += Pᵀ·dO_blk: (L,rows)·(rows,D) — the sum over the group's query heads is the inner dim
+        if (dv) be.gemm({ a: P, b: dOb, m: L, n: D, k: rows, transA: true, beta: 1, out: dv.subarray(kOff, kOff + L * D) });
+        if (!dq && !dk) continue;
+        // dP = dO_blk·V_Lᵀ: (rows,D)·(D,L), then dS in place
+        const dS = scratch('ds', rows * L);
+        be.gemm({ a: dOb, b: V.subarray(kOff, kOff + L * D), m: rows, n: L, k: D, transB: true, out: dS });
+        softmaxBackwardRows(P, dS, blk, delta, r0);
+        // dQ_blk = scale·dS·K_L: (rows,L)·(L,D);  dK_L += scale·dSᵀ·Q_blk: (L,rows)·(rows,D)
+        if (dQt) be.gemm({ a: dS, b: KL, m: rows, n: D, k: L, alpha: p.scale, out: dQt.subarray(r0 * D, (r0 + rows) * D) });
+        if (dk) be.gemm({ a: dS, b: Qb, m: L, n: D, k: rows, transA: true, alpha: p.scale, beta: 1, out: dk.subarray(kOff, kOff + L * D) });
+      }
+      if (dq && dQt) fromTokenMajor(dQt, dq, qOff, p, null);
     }
   }
   return [dq, dk, dv];
@@ -178,15 +260,17 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
  */
 export function attentionWeights(q: Tensor, k: Tensor, opts: SdpaOptions = {}): Tensor {
   const p = makePlan('attentionWeights', q, k, null, opts);
-  const { B, H, Hkv, T, S, rep } = p;
+  const { B, H, T, S, D, rep } = p;
   const W = new Float32Array(B * H * T * S);
-  const lse = new Float64Array(B * H * T);
+  const lse = scratch64('lse', T);
   for (let b = 0; b < B; b++) {
-    for (let g = 0; g < Hkv; g++) {
-      const off = (b * H + g * rep) * T;
-      const block = W.subarray(off * S, (off + rep * T) * S);
-      scoresBlock(p, q.f32, k.f32, b, g, block);
-      softmaxRows(block, rowBlock(p, b), lse, off);
+    for (let h = 0; h < H; h++) {
+      const qOff = (b * H + h) * T * D;
+      const kOff = (b * p.Hkv + Math.floor(h / rep)) * S * D;
+      const out = W.subarray((b * H + h) * T * S, (b * H + h + 1) * T * S);
+      getBackend().gemm({ a: q.f32.subarray(qOff, qOff + T * D), b: k.f32.subarray(kOff, kOff + S * D), m: T, n: S, k: D, transB: true, alpha: p.scale, out });
+      const blk: RowBlock = { rows: T, L: S, rep: 1, i0: 0, causal: p.causal, offset: p.offset, bias: p.bias, biasOff: b * S };
+      softmaxRows(out, blk, lse, 0, null);
     }
   }
   return new Tensor(W, [B, H, T, S]);

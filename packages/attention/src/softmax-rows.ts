@@ -1,8 +1,8 @@
 // softmax-rows.ts — the row-wise half of attention: masked softmax (f32, max-subtracted), its log-sum-exp, its recompute and backward.
 //
-// A block holds R = rep·T rows of S scaled scores, one kv group of one sequence: rows are (head, query)
-// with the query index i = r mod T. Masks arrive as a causal limit per row and an additive key bias
-// (0 keep, −∞ pad) shared by every row of the sequence, so nothing mask-shaped is allocated here.
+// A block is a chunk of query positions of one kv group of one sequence, all rep query heads of the
+// group interleaved token-major (see RowBlock). Masks arrive as a causal limit per row and an additive
+// key bias (0 keep, −∞ pad) shared by every row of the sequence, so nothing mask-shaped is allocated.
 import { causalLimit } from './masks.js';
 
 // exp(v) for v ≤ 0 (every exponent here is a score minus its row max or log-sum-exp):
@@ -25,29 +25,42 @@ export function expNonPositive(v: number): number {
   return p * (FRAC[k & 31] as number) * (POW2[k >> 5] as number);
 }
 
-/** Geometry and mask of one block: rows r = (head, i), i = r mod T; keys [0, limit(i)) with bias[biasOff + j]. */
+/**
+ * Geometry and mask of one block of score rows, laid out token-major: row r is query position
+ * i = i0 + ⌊r/rep⌋ of query head (r mod rep) of the group, and holds the scores of keys [0, L).
+ * Key j is visible to row r when j < limit(i) (causal, capped at L) and bias[biasOff + j] is 0.
+ */
 export interface RowBlock {
   rows: number;
-  T: number;
-  S: number;
+  /** Keys in this block (row length): every key a row of the block may see lies in [0, L). */
+  L: number;
+  rep: number;
+  i0: number;
   causal: boolean;
   offset: number;
-  /** Additive key bias of every sequence (B·S), or null when no key is padding. */
+  /** Additive key bias of every sequence (B·S): 0 keep, −∞ pad; null when no key is padding. */
   bias: Float32Array | null;
   /** Where this block's sequence starts in `bias` (b·S). */
   biasOff: number;
 }
 
+/** Keys [0, limit) that row r may see under the causal rule. */
+function rowLimit(blk: RowBlock, r: number): number {
+  return causalLimit(blk.i0 + Math.floor(r / blk.rep), blk.offset, blk.L, blk.causal);
+}
+
 /**
- * In place: scaled scores → probabilities, row by row. Masked keys (past the causal limit or with
- * bias −∞) get exactly 0. lse[lseOff + r] = max + log Σ exp(s − max), kept for the backward; a row
- * with no key left gets probabilities 0 and lse = −∞ (so its output and gradients are 0, not NaN).
+ * In place: scaled scores → unnormalised probabilities e = exp(s − max), row by row; masked keys get
+ * exactly 0. lse[lseOff + r] = max + log Σe is kept for the backward. With `rowScale` the rows stay
+ * unnormalised and rowScale[r] = 1/Σe is returned instead (the caller scales the D-wide output row,
+ * cheaper than the L-wide probability row); without it the rows are normalised here. A row with no
+ * key left gets e = 0, scale 0 and lse = −∞, so its output and gradients are 0, not NaN.
  */
-export function softmaxRows(buf: Float32Array, blk: RowBlock, lse: Float64Array, lseOff: number): void {
-  const { rows, T, S, causal, offset, bias, biasOff } = blk;
+export function softmaxRows(buf: Float32Array, blk: RowBlock, lse: Float64Array, lseOff: number, rowScale: Float64Array | null): void {
+  const { rows, L, bias, biasOff } = blk;
   for (let r = 0; r < rows; r++) {
-    const lim = causalLimit(r % T, offset, S, causal);
-    const o = r * S;
+    const lim = rowLimit(blk, r);
+    const o = r * L;
     let mx = Number.NEGATIVE_INFINITY;
     if (bias === null) {
       for (let j = 0; j < lim; j++) if ((buf[o + j] as number) > mx) mx = buf[o + j] as number;
@@ -57,16 +70,18 @@ export function softmaxRows(buf: Float32Array, blk: RowBlock, lse: Float64Array,
         if (s > mx) mx = s;
       }
     }
+    buf.fill(0, o + lim, o + L);
     if (mx === Number.NEGATIVE_INFINITY) {
-      buf.fill(0, o, o + S);
+      buf.fill(0, o, o + lim);
       lse[lseOff + r] = Number.NEGATIVE_INFINITY;
+      if (rowScale) rowScale[r] = 0;
       continue;
     }
     let sum = 0;
     if (bias === null) {
-      for (let j = 0; j < lim; j++) {
-        const e = expNonPositive((buf[o + j] as number) - mx);
-        buf[o + j] = e;
+      for (let j = o; j < o + lim; j++) {
+        const e = expNonPositive((buf[j] as number) - mx);
+        buf[j] = e;
         sum += e;
       }
     } else {
@@ -76,42 +91,40 @@ export function softmaxRows(buf: Float32Array, blk: RowBlock, lse: Float64Array,
         sum += e;
       }
     }
-    const inv = 1 / sum; // sum ≥ 1: the max itself contributes e^0
-    for (let j = 0; j < lim; j++) buf[o + j] = (buf[o + j] as number) * inv;
-    buf.fill(0, o + lim, o + S);
     lse[lseOff + r] = mx + Math.log(sum);
+    const inv = 1 / sum; // sum ≥ 1: the max itself contributes e^0
+    if (rowScale) rowScale[r] = inv;
+    else for (let j = o; j < o + lim; j++) buf[j] = (buf[j] as number) * inv;
   }
 }
 
 /** In place: recomputed scaled scores → the forward's probabilities, P = exp(s + bias − lse). */
 export function probsFromLse(buf: Float32Array, blk: RowBlock, lse: Float64Array, lseOff: number): void {
-  const { rows, T, S, causal, offset, bias, biasOff } = blk;
+  const { rows, L, bias, biasOff } = blk;
   for (let r = 0; r < rows; r++) {
     const l = lse[lseOff + r] as number;
-    const o = r * S;
-    const lim = l === Number.NEGATIVE_INFINITY ? 0 : causalLimit(r % T, offset, S, causal);
+    const o = r * L;
+    const lim = l === Number.NEGATIVE_INFINITY ? 0 : rowLimit(blk, r);
     if (bias === null) {
-      for (let j = 0; j < lim; j++) buf[o + j] = expNonPositive((buf[o + j] as number) - l);
+      for (let j = o; j < o + lim; j++) buf[j] = expNonPositive((buf[j] as number) - l);
     } else {
       for (let j = 0; j < lim; j++) buf[o + j] = expNonPositive((buf[o + j] as number) + (bias[biasOff + j] as number) - l);
     }
-    buf.fill(0, o + lim, o + S);
+    buf.fill(0, o + lim, o + L);
   }
 }
 
 /**
- * In place: dP → dS = P ⊙ (dP − rowsum(dO ⊙ O)), the softmax backward with the row dot product
- * taken from the outputs (Σ_j P·dP = dO·O per row), so P's row sums are never needed.
- * dO and O are this block's (rows, D) slices.
+ * In place: dP → dS = P ⊙ (dP − Δ), the softmax backward, with Δ[r] = rowsum(dO ⊙ O) (equal to
+ * Σ_j P·dP, so P's row sums are never needed). `delta` holds this block's rows.
  */
-export function softmaxBackwardRows(P: Float32Array, dP: Float32Array, blk: RowBlock, dO: Float32Array, O: Float32Array, D: number): void {
-  const { rows, T, S, causal, offset } = blk;
+export function softmaxBackwardRows(P: Float32Array, dP: Float32Array, blk: RowBlock, delta: Float64Array, deltaOff: number): void {
+  const { rows, L } = blk;
   for (let r = 0; r < rows; r++) {
-    let dot = 0;
-    for (let d = r * D; d < (r + 1) * D; d++) dot += (dO[d] as number) * (O[d] as number);
-    const lim = causalLimit(r % T, offset, S, causal);
-    const o = r * S;
+    const dot = delta[deltaOff + r] as number;
+    const lim = rowLimit(blk, r);
+    const o = r * L;
     for (let j = o; j < o + lim; j++) dP[j] = (P[j] as number) * ((dP[j] as number) - dot);
-    dP.fill(0, o + lim, o + S);
+    dP.fill(0, o + lim, o + L);
   }
 }
