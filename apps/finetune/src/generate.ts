@@ -47,7 +47,7 @@ export function sampleToken(logits: Float32Array, temperature: number, topP: num
 /** Generates up to maxTokens after `promptIds`; returns the new ids (eos included if hit). */
 export function generate(model: QwenForCausalLM, promptIds: readonly number[], opts: GenerateOptions): number[] {
   return noGrad(() => {
-    const cache = new KVCache();
+    const cache = new KVCache(model.config.numHiddenLayers);
     const V = model.config.vocabSize;
     const out: number[] = [];
     let input = Tensor.int(promptIds, [1, promptIds.length]);

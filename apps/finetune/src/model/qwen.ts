@@ -67,7 +67,7 @@ export class Qwen2Attention extends Module {
     let qh = applyRotary(q.permute([0, 2, 1, 3]), ctx.rope.cos, ctx.rope.sin, posOpts); // (B,H,T,D)
     let kh = applyRotary(k.permute([0, 2, 1, 3]), ctx.rope.cos, ctx.rope.sin, posOpts); // (B,Hkv,T,D)
     let vh = v;
-    if (ctx.cache) [kh, vh] = ctx.cache.append(this._layer, kh, vh); // (B,Hkv,S,D)
+    if (ctx.cache) ({ k: kh, v: vh } = ctx.cache.append(this._layer, kh, vh)); // (B,Hkv,S,D)
     qh = scaledDotProductAttention(qh, kh, vh, { attentionMask: ctx.attentionMask, causal: true, queryOffset: ctx.offset });
     const o = qh.permute([0, 2, 1, 3]).reshape([B, T, H * D]); // (B,T,H·D)
     return this.o_proj.forward(o);

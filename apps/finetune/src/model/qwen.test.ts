@@ -1,0 +1,93 @@
+// model/qwen.test.ts — the decoder against PyTorch goldens (HF semantics), for Qwen2 and Qwen3.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { KVCache } from '@tslora/attention';
+import { CheckpointReader, Tensor, noGrad, writeSafetensors } from '@tslora/core-tensor';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, readGolden, relMaxDiff } from '../../test/golden.js';
+import { loadModel } from './load.js';
+import { causalLmLoss } from './loss.js';
+
+describe.each(['tiny-qwen2', 'tiny-qwen3'] as const)('%s vs PyTorch', (name) => {
+  const g = readGolden(name);
+  const { model } = loadModel(g.dir);
+  const ids = g.int('input_ids');
+  const mask = g.int('attention_mask');
+
+  it('logits of a padded batch of two match to 1e-4 relative', () => {
+    const logits = noGrad(() => model.forward(ids, { attentionMask: mask }));
+    expect(logits.shape).toEqual([2, 9, g.json.dims.V]);
+    expect(relMaxDiff(logits.f32, g.f32('logits'))).toBeLessThan(1e-4);
+  });
+
+  it('causal-LM loss matches to 1e-5', () => {
+    const logits = noGrad(() => model.forward(ids, { attentionMask: mask }));
+    const loss = causalLmLoss(logits, g.int('labels')).item();
+    expect(Math.abs(loss - g.json.inference.loss)).toBeLessThan(1e-5);
+  });
+
+  it('padding does not change a sequence: row 1 alone equals row 1 padded', () => {
+    const alone = noGrad(() => model.forward(g.int('input_ids_seq1_alone')));
+    expect(relMaxDiff(alone.f32, g.f32('logits_seq1_alone'))).toBeLessThan(1e-4);
+  });
+
+  it('greedy decoding with the KV cache equals the PyTorch greedy ids', () => {
+    const prompt: number[] = g.json.greedy.prompt_ids;
+    const cache = new KVCache(model.config.numHiddenLayers);
+    const out: number[] = [];
+    noGrad(() => {
+      let input = Tensor.int(prompt, [1, prompt.length]);
+      for (let i = 0; i < g.json.greedy.greedy_ids.length; i++) {
+        const l = model.forward(input, { cache });
+        const V = l.shape[2] as number;
+        const last = l.f32.subarray(l.f32.length - V);
+        let best = 0;
+        for (let v = 1; v < V; v++) if ((last[v] as number) > (last[best] as number)) best = v;
+        out.push(best);
+        input = Tensor.int([best], [1, 1]);
+      }
+    });
+    expect(out).toEqual(g.json.greedy.greedy_ids);
+  });
+});
+
+describe('checkpoint layouts', () => {
+  const g = readGolden('tiny-qwen2');
+  const ids = g.int('input_ids');
+  const mask = g.int('attention_mask');
+  const logitsOf = (dir: string) => noGrad(() => loadModel(dir).model.forward(ids, { attentionMask: mask })).f32;
+  const single = logitsOf(path.join(FIXTURES, 'tiny-qwen2'));
+
+  it('a sharded checkpoint equals its single-file twin', () => {
+    expect(Array.from(logitsOf(path.join(FIXTURES, 'tiny-qwen2-sharded')))).toEqual(Array.from(single));
+  });
+
+  it('a tied checkpoint that also stores lm_head.weight loads the same', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tied-'));
+    fs.copyFileSync(path.join(g.dir, 'config.json'), path.join(dir, 'config.json'));
+    const r = CheckpointReader.open(g.dir);
+    const tensors = [...r.tensors.values()].map((t) => ({ name: t.info.name, dtype: t.info.dtype, shape: t.info.shape, data: r.readBytes(t.info.name) }));
+    const emb = tensors.find((t) => t.name === 'model.embed_tokens.weight')!;
+    tensors.push({ ...emb, name: 'lm_head.weight' });
+    r.close();
+    writeSafetensors(path.join(dir, 'model.safetensors'), tensors);
+    expect(Array.from(logitsOf(dir))).toEqual(Array.from(single));
+  });
+
+  it('weights whose shapes disagree with config.json are refused, naming the tensor', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bad-'));
+    const cfg = JSON.parse(fs.readFileSync(path.join(g.dir, 'config.json'), 'utf8'));
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...cfg, intermediate_size: 130 }));
+    fs.copyFileSync(path.join(g.dir, 'model.safetensors'), path.join(dir, 'model.safetensors'));
+    expect(() => loadModel(dir)).toThrow(/model\.layers\.0\.mlp\.gate_proj\.weight" has shape \[128, 64\] but config\.json says \[130, 64\]/);
+  });
+
+  it('a missing config field is named', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cfg-'));
+    const cfg = JSON.parse(fs.readFileSync(path.join(g.dir, 'config.json'), 'utf8'));
+    delete cfg.hidden_size;
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg));
+    expect(() => loadModel(dir)).toThrow(/config\.json: missing field "hidden_size"/);
+  });
+});
