@@ -1,5 +1,5 @@
 // composite.ts — attention spelled out with core-tensor ops (HF eager attention + repeat_kv): the readable reference the fused kernel is tested against.
-import { expand, matmul, maskedFill, mul, reshape, softmax, Tensor } from '@tslora/core-tensor';
+import { expand, maskedFill, matmul, mul, reshape, softmax, Tensor } from '@tslora/core-tensor';
 import { buildKeepMask, fullyMaskedRows } from './masks.js';
 import type { SdpaOptions } from './sdpa.js';
 
@@ -23,7 +23,10 @@ export function scaledDotProductAttentionComposite(q: Tensor, k: Tensor, v: Tens
   const rep = H / Hkv;
   const scale = opts.scale ?? 1 / Math.sqrt(D);
   const keep = buildKeepMask(B, T, S, opts); // (B,T,S) 1 keep
-  const masked = new Tensor(Int32Array.from(keep, (x) => 1 - x), [B, 1, T, S]);
+  const masked = new Tensor(
+    Int32Array.from(keep, (x) => 1 - x),
+    [B, 1, T, S],
+  );
   const rowHasKey = Tensor.from(
     fullyMaskedRows(keep, B * T, S).map((none) => (none ? 0 : 1)),
     [B, 1, T, 1],

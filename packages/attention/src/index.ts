@@ -3,9 +3,35 @@
 /** This package's npm name (lets tools and the packaging test check which build they loaded). */
 export const name = '@tslora/attention';
 
+export { repeatKv, scaledDotProductAttentionComposite } from './composite.js';
+// ---- generation ----
+export { KVCache, type KVCacheOptions } from './kv-cache.js';
 // ---- masks ----
-export { buildKeepMask, causalLimit, describeMask, fullyMaskedRows, keyBias, type MaskSpec, resolveQueryOffset } from './masks.js';
-
+export {
+  buildKeepMask,
+  causalLimit,
+  describeMask,
+  fullyMaskedRows,
+  keyBias,
+  type MaskSpec,
+  resolveQueryOffset,
+} from './masks.js';
+// ---- plots and the teaching example ----
+export { type ColorScale, type PlotLabels, plotAttention, viridis } from './plot.js';
+// ---- rotary position embeddings ----
+export {
+  type ApplyRotaryOptions,
+  applyRotary,
+  type RotaryOptions,
+  type RotaryTables,
+  rotaryEmbedding,
+} from './rope.js';
 // ---- attention ----
 export { attentionWeights, type SdpaOptions, scaledDotProductAttention } from './sdpa.js';
-export { repeatKv, scaledDotProductAttentionComposite } from './composite.js';
+export {
+  type MaskTeachingExample,
+  maskTeachingExample,
+  maskTeachingSvg,
+  TEACHING_MASKS,
+  TEACHING_X,
+} from './teaching.js';

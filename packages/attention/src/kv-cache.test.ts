@@ -28,7 +28,11 @@ function makeModel(L: number, C: number, H: number, Hkv: number, D: number, seed
         let k = applyRotary(heads(matmul(h, w.wk, { transB: true }), Hkv), rope.cos, rope.sin, { offset });
         let v = heads(matmul(h, w.wv, { transB: true }), Hkv);
         if (cache) ({ k, v } = cache.append(l, k, v));
-        const o = scaledDotProductAttention(q, k, v, { causal: true, attentionMask, queryOffset: cache ? k.dim(2) - T : undefined });
+        const o = scaledDotProductAttention(q, k, v, {
+          causal: true,
+          attentionMask,
+          queryOffset: cache ? k.dim(2) - T : undefined,
+        });
         h = h.add(matmul(reshape(permute(o, [0, 2, 1, 3]), [B, T, H * D]), w.wo, { transB: true }));
       });
       return h;
@@ -55,8 +59,10 @@ function decodeMatchesFull(B: number, H: number, Hkv: number, mask: number[] | n
 }
 
 describe('KVCache decoding', () => {
-  it('equals the full forward: GQA, batch 2, left padding, storage growth', () => decodeMatchesFull(2, 4, 2, [0, 0, 1, 1, 1, 1, 1, 1, 1, ...Array(9).fill(1)], 2));
-  it('equals the full forward: one kv head and one sequence (zero-copy views)', () => decodeMatchesFull(1, 3, 1, null, 4));
+  it('equals the full forward: GQA, batch 2, left padding, storage growth', () =>
+    decodeMatchesFull(2, 4, 2, [0, 0, 1, 1, 1, 1, 1, 1, 1, ...Array(9).fill(1)], 2));
+  it('equals the full forward: one kv head and one sequence (zero-copy views)', () =>
+    decodeMatchesFull(1, 3, 1, null, 4));
 
   it('returns tensors that later appends, growth and reset do not change', () => {
     const cache = new KVCache(1, { initialCapacity: 1 });
@@ -84,8 +90,12 @@ describe('KVCache decoding', () => {
   it('rejects a k that does not continue the cache, and a bad layer', () => {
     const cache = new KVCache(1);
     cache.append(0, Tensor.zeros([1, 2, 3, 4]), Tensor.zeros([1, 2, 3, 4]));
-    expect(() => cache.append(0, Tensor.zeros([1, 2, 1, 8]), Tensor.zeros([1, 2, 1, 8]))).toThrow(/new k \[1, 2, 1, 8\] does not continue the cached \[1, 2, 3, 4\]/);
+    expect(() => cache.append(0, Tensor.zeros([1, 2, 1, 8]), Tensor.zeros([1, 2, 1, 8]))).toThrow(
+      /new k \[1, 2, 1, 8\] does not continue the cached \[1, 2, 3, 4\]/,
+    );
     expect(() => cache.append(0, Tensor.zeros([1, 2, 1, 4]), Tensor.zeros([1, 2, 2, 4]))).toThrow(ShapeError);
-    expect(() => cache.append(1, Tensor.zeros([1, 2, 1, 4]), Tensor.zeros([1, 2, 1, 4]))).toThrow(/layer 1 is outside \[0, 1\)/);
+    expect(() => cache.append(1, Tensor.zeros([1, 2, 1, 4]), Tensor.zeros([1, 2, 1, 4]))).toThrow(
+      /layer 1 is outside \[0, 1\)/,
+    );
   });
 });

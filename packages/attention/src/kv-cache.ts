@@ -35,7 +35,8 @@ export class KVCache {
   private layers: (LayerStore | null)[];
 
   constructor(numLayers: number, opts: KVCacheOptions = {}) {
-    if (!Number.isInteger(numLayers) || numLayers < 1) throw new ShapeError(`KVCache: numLayers must be a positive integer, got ${numLayers}`);
+    if (!Number.isInteger(numLayers) || numLayers < 1)
+      throw new ShapeError(`KVCache: numLayers must be a positive integer, got ${numLayers}`);
     this.numLayers = numLayers;
     this.initialCapacity = Math.max(1, opts.initialCapacity ?? 256);
     this.layers = new Array<LayerStore | null>(numLayers).fill(null);
@@ -63,14 +64,19 @@ export class KVCache {
   append(layer: number, k: Tensor, v: Tensor): { k: Tensor; v: Tensor } {
     this.checkLayer(layer);
     if (k.ndim !== 4 || k.dtype !== 'f32' || !k.shape.every((d, i) => d === v.shape[i]) || v.ndim !== 4) {
-      throw new ShapeError(`KVCache.append(layer ${layer}): k ${shapeStr(k.shape)} and v ${shapeStr(v.shape)} must both be (B,Hkv,T,D) f32 of the same shape`);
+      throw new ShapeError(
+        `KVCache.append(layer ${layer}): k ${shapeStr(k.shape)} and v ${shapeStr(v.shape)} must both be (B,Hkv,T,D) f32 of the same shape`,
+      );
     }
     const [B, Hkv, Tn, D] = k.shape as [number, number, number, number];
     let st = this.layers[layer] ?? null;
     if (st && (st.B !== B || st.Hkv !== Hkv || st.D !== D)) {
-      throw new ShapeError(`KVCache.append(layer ${layer}): new k ${shapeStr(k.shape)} does not continue the cached ${shapeStr([st.B, st.Hkv, st.length, st.D])}`, {
-        hint: 'batch, kv heads and head dim must stay the same within one generation; call reset() for a new batch',
-      });
+      throw new ShapeError(
+        `KVCache.append(layer ${layer}): new k ${shapeStr(k.shape)} does not continue the cached ${shapeStr([st.B, st.Hkv, st.length, st.D])}`,
+        {
+          hint: 'batch, kv heads and head dim must stay the same within one generation; call reset() for a new batch',
+        },
+      );
     }
     st ??= { B, Hkv, D, capacity: 0, length: 0, k: new Float32Array(0), v: new Float32Array(0) };
     if (st.length + Tn > st.capacity) grow(st, Math.max(st.length + Tn, 2 * st.capacity, this.initialCapacity));
@@ -96,7 +102,8 @@ function grow(st: LayerStore, capacity: number): void {
   for (const key of ['k', 'v'] as const) {
     const next = new Float32Array(heads * capacity * st.D);
     const old = st[key];
-    for (let h = 0; h < heads; h++) next.set(old.subarray(h * st.capacity * st.D, h * st.capacity * st.D + rowLen), h * capacity * st.D);
+    for (let h = 0; h < heads; h++)
+      next.set(old.subarray(h * st.capacity * st.D, h * st.capacity * st.D + rowLen), h * capacity * st.D);
     st[key] = next;
   }
   st.capacity = capacity;
@@ -105,7 +112,8 @@ function grow(st: LayerStore, capacity: number): void {
 /** Copies src (B,Hkv,Tn,D) into positions length … length+Tn−1 of every head. */
 function writeRows(st: LayerStore, dst: Float32Array, src: Float32Array, Tn: number): void {
   const { D, capacity, length } = st;
-  for (let h = 0; h < st.B * st.Hkv; h++) dst.set(src.subarray(h * Tn * D, (h + 1) * Tn * D), (h * capacity + length) * D);
+  for (let h = 0; h < st.B * st.Hkv; h++)
+    dst.set(src.subarray(h * Tn * D, (h + 1) * Tn * D), (h * capacity + length) * D);
 }
 
 /** The cached (B,Hkv,S,D): a prefix view when there is one head in all, else a gather. */

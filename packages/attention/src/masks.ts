@@ -28,13 +28,21 @@ export function causalLimit(i: number, queryOffset: number, keyLength: number, c
  * 0 where the key is kept, −∞ where it is padding. `null` when there is no mask (all keys kept).
  * Accepts i32 or f32 0/1 values (nonzero = keep).
  */
-export function keyBias(attentionMask: Tensor | undefined, batch: number, keyLength: number, op: string): Float32Array | null {
+export function keyBias(
+  attentionMask: Tensor | undefined,
+  batch: number,
+  keyLength: number,
+  op: string,
+): Float32Array | null {
   if (attentionMask === undefined) return null;
   const m = attentionMask;
   if (m.ndim !== 2 || m.shape[0] !== batch || m.shape[1] !== keyLength) {
-    throw new ShapeError(`${op}: attentionMask has shape ${shapeStr(m.shape)} but the keys need (B,S) = ${shapeStr([batch, keyLength])}`, {
-      hint: 'attention_mask is (batch, key length) with 1 for real tokens and 0 for padding; with a KV cache it covers every cached key',
-    });
+    throw new ShapeError(
+      `${op}: attentionMask has shape ${shapeStr(m.shape)} but the keys need (B,S) = ${shapeStr([batch, keyLength])}`,
+      {
+        hint: 'attention_mask is (batch, key length) with 1 for real tokens and 0 for padding; with a KV cache it covers every cached key',
+      },
+    );
   }
   const bias = new Float32Array(batch * keyLength);
   const d = m.data;
@@ -46,7 +54,13 @@ export function keyBias(attentionMask: Tensor | undefined, batch: number, keyLen
  * Resolves and checks queryOffset for T causal queries over S keys; default S − T (the queries are
  * the last T positions, as in cached decoding). Without the causal rule the offset plays no part: 0.
  */
-export function resolveQueryOffset(queryOffset: number | undefined, queryLength: number, keyLength: number, causal: boolean, op: string): number {
+export function resolveQueryOffset(
+  queryOffset: number | undefined,
+  queryLength: number,
+  keyLength: number,
+  causal: boolean,
+  op: string,
+): number {
   if (!causal) return 0;
   const off = queryOffset ?? keyLength - queryLength;
   if (!Number.isInteger(off) || off < 0 || off + queryLength > keyLength) {
@@ -91,7 +105,10 @@ export function fullyMaskedRows(keep: Uint8Array, rows: number, keyLength: numbe
 export function describeMask(keep: Uint8Array, queryLength: number, keyLength: number, batchIndex = 0): string {
   const lines: string[] = [];
   for (let i = 0; i < queryLength; i++) {
-    const row = keep.subarray((batchIndex * queryLength + i) * keyLength, (batchIndex * queryLength + i + 1) * keyLength);
+    const row = keep.subarray(
+      (batchIndex * queryLength + i) * keyLength,
+      (batchIndex * queryLength + i + 1) * keyLength,
+    );
     lines.push(Array.from(row, (v) => (v ? '■' : '·')).join(''));
   }
   return lines.join('\n');

@@ -25,7 +25,10 @@ interface RopeTable {
   cos: number[];
   sin: number[];
 }
-const golden = JSON.parse(readFileSync(new URL('./__fixtures__/rope-golden.json', import.meta.url), 'utf8')) as { cases: RopeCase[]; tables: RopeTable[] };
+const golden = JSON.parse(readFileSync(new URL('./__fixtures__/rope-golden.json', import.meta.url), 'utf8')) as {
+  cases: RopeCase[];
+  tables: RopeTable[];
+};
 
 describe('rotaryEmbedding tables vs PyTorch', () => {
   for (const tb of golden.tables) {
@@ -86,7 +89,11 @@ describe('rope errors', () => {
     const x = Tensor.zeros([1, 1, 2, 6]);
     expect(() => applyRotary(x, rt.cos, rt.sin)).toThrow(/x \[1, 1, 2, 6\] f32 with cos \[4, 8\]/);
     const y = Tensor.zeros([1, 1, 3, 8]);
-    expect(() => applyRotary(y, rt.cos, rt.sin, { offset: 2 })).toThrow(/position 4 is outside the cos\/sin tables \[0, 4\)/);
-    expect(() => applyRotary(y, rt.cos, rt.sin, { positionIds: Int32Array.from([0, 1]) })).toThrow(/positionIds has 2 entries but x needs \(B,T\) = \[1, 3\]/);
+    expect(() => applyRotary(y, rt.cos, rt.sin, { offset: 2 })).toThrow(
+      /position 4 is outside the cos\/sin tables \[0, 4\)/,
+    );
+    expect(() => applyRotary(y, rt.cos, rt.sin, { positionIds: Int32Array.from([0, 1]) })).toThrow(
+      /positionIds has 2 entries but x needs \(B,T\) = \[1, 3\]/,
+    );
   });
 });

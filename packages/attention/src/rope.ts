@@ -36,10 +36,14 @@ export function rotaryEmbedding(headDim: number, opts: RotaryOptions = {}): Rota
   const P = opts.maxPositions ?? 4096;
   const D = headDim;
   if (!Number.isInteger(D) || D <= 0 || D % 2 !== 0) {
-    throw new ShapeError(`rotaryEmbedding: headDim must be a positive even integer, got ${headDim}`, { hint: 'head_dim = config.head_dim ?? hidden_size / num_attention_heads' });
+    throw new ShapeError(`rotaryEmbedding: headDim must be a positive even integer, got ${headDim}`, {
+      hint: 'head_dim = config.head_dim ?? hidden_size / num_attention_heads',
+    });
   }
-  if (!(theta > 0) || !Number.isFinite(theta)) throw new ShapeError(`rotaryEmbedding: theta (rope_theta) must be a positive number, got ${theta}`);
-  if (!Number.isInteger(P) || P < 1) throw new ShapeError(`rotaryEmbedding: maxPositions must be a positive integer, got ${P}`);
+  if (!(theta > 0) || !Number.isFinite(theta))
+    throw new ShapeError(`rotaryEmbedding: theta (rope_theta) must be a positive number, got ${theta}`);
+  if (!Number.isInteger(P) || P < 1)
+    throw new ShapeError(`rotaryEmbedding: maxPositions must be a positive integer, got ${P}`);
   const f = Math.fround;
   const half = D / 2;
   const invFreq = new Float32Array(half);
@@ -74,17 +78,22 @@ function resolvePositions(B: number, T: number, P: number, opts: ApplyRotaryOpti
   if (opts.positionIds !== undefined) {
     const ids = opts.positionIds instanceof Tensor ? opts.positionIds.data : opts.positionIds;
     if (ids.length !== B * T) {
-      throw new ShapeError(`applyRotary: positionIds has ${ids.length} entries but x needs (B,T) = ${shapeStr([B, T])}`);
+      throw new ShapeError(
+        `applyRotary: positionIds has ${ids.length} entries but x needs (B,T) = ${shapeStr([B, T])}`,
+      );
     }
     for (let i = 0; i < pos.length; i++) pos[i] = ids[i] as number;
   } else {
     const off = opts.offset ?? 0;
-    if (!Number.isInteger(off) || off < 0) throw new ShapeError(`applyRotary: offset must be a non-negative integer, got ${off}`);
+    if (!Number.isInteger(off) || off < 0)
+      throw new ShapeError(`applyRotary: offset must be a non-negative integer, got ${off}`);
     for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) pos[b * T + t] = off + t;
   }
   for (const p of pos) {
     if (p < 0 || p >= P) {
-      throw new ShapeError(`applyRotary: position ${p} is outside the cos/sin tables [0, ${P})`, { hint: 'build the tables with rotaryEmbedding(headDim, { maxPositions }) large enough for the longest sequence' });
+      throw new ShapeError(`applyRotary: position ${p} is outside the cos/sin tables [0, ${P})`, {
+        hint: 'build the tables with rotaryEmbedding(headDim, { maxPositions }) large enough for the longest sequence',
+      });
     }
   }
   return pos;
@@ -98,10 +107,19 @@ function resolvePositions(B: number, T: number, P: number, opts: ApplyRotaryOpti
  * @throws ShapeError when x is not (B,H,T,D) f32 with D matching the tables, or a position is outside them.
  */
 export function applyRotary(x: Tensor, cos: Tensor, sin: Tensor, opts: ApplyRotaryOptions = {}): Tensor {
-  if (x.ndim !== 4 || x.dtype !== 'f32' || cos.ndim !== 2 || !cos.shape.every((d, i) => d === sin.shape[i]) || cos.shape[1] !== x.shape[3]) {
-    throw new ShapeError(`applyRotary: x ${shapeStr(x.shape)} ${x.dtype} with cos ${shapeStr(cos.shape)} and sin ${shapeStr(sin.shape)}`, {
-      hint: 'x is (B,H,T,D) f32; cos and sin are the (maxPositions, D) tables from rotaryEmbedding(D)',
-    });
+  if (
+    x.ndim !== 4 ||
+    x.dtype !== 'f32' ||
+    cos.ndim !== 2 ||
+    !cos.shape.every((d, i) => d === sin.shape[i]) ||
+    cos.shape[1] !== x.shape[3]
+  ) {
+    throw new ShapeError(
+      `applyRotary: x ${shapeStr(x.shape)} ${x.dtype} with cos ${shapeStr(cos.shape)} and sin ${shapeStr(sin.shape)}`,
+      {
+        hint: 'x is (B,H,T,D) f32; cos and sin are the (maxPositions, D) tables from rotaryEmbedding(D)',
+      },
+    );
   }
   const [B, H, T, D] = x.shape as [number, number, number, number];
   const pos = resolvePositions(B, T, cos.shape[0] as number, opts);
@@ -122,7 +140,18 @@ export function applyRotary(x: Tensor, cos: Tensor, sin: Tensor, opts: ApplyRota
  * The rotation kernel: dir = 1 applies R (forward); dir = −1 applies Rᵀ (backward):
  * dx[i] = dy[i]·cos[i] + dy[i+D/2]·sin[i+D/2],  dx[i+D/2] = dy[i+D/2]·cos[i+D/2] − dy[i]·sin[i].
  */
-function rotate(X: Float32Array, Y: Float32Array, C: Float32Array, S: Float32Array, pos: Int32Array, B: number, H: number, T: number, D: number, dir: 1 | -1): void {
+function rotate(
+  X: Float32Array,
+  Y: Float32Array,
+  C: Float32Array,
+  S: Float32Array,
+  pos: Int32Array,
+  B: number,
+  H: number,
+  T: number,
+  D: number,
+  dir: 1 | -1,
+): void {
   const half = D / 2;
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {

@@ -26,7 +26,9 @@ interface SdpaGolden {
   dv: number[];
 }
 
-const golden = JSON.parse(readFileSync(new URL('./__fixtures__/sdpa-golden.json', import.meta.url), 'utf8')) as { cases: SdpaGolden[] };
+const golden = JSON.parse(readFileSync(new URL('./__fixtures__/sdpa-golden.json', import.meta.url), 'utf8')) as {
+  cases: SdpaGolden[];
+};
 
 describe('scaledDotProductAttention vs PyTorch (HF eager attention + repeat_kv)', () => {
   it('covers the shapes the issue asks for', () => {

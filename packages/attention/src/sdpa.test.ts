@@ -26,13 +26,43 @@ describe('scaledDotProductAttention vs the core-tensor composite', () => {
   const cases: [string, number, number, number, number, number, number, SdpaOptions, number[] | null][] = [
     ['GQA causal + right padding', 2, 4, 2, 7, 7, 8, { causal: true }, [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0]],
     ['MHA non-causal', 2, 3, 3, 5, 5, 4, {}, null],
-    ['MQA causal + left padding (fully masked rows)', 2, 4, 1, 6, 6, 8, { causal: true }, [0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]],
+    [
+      'MQA causal + left padding (fully masked rows)',
+      2,
+      4,
+      1,
+      6,
+      6,
+      8,
+      { causal: true },
+      [0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+    ],
     ['cached queries (T < S) with offset', 1, 6, 2, 3, 9, 8, { causal: true, queryOffset: 4 }, null],
     ['non-causal padding, a sequence with no keys', 2, 2, 2, 4, 4, 8, { scale: 0.3 }, [1, 0, 1, 1, 0, 0, 0, 0]],
     // Long enough for several blocks of ⌈512/rep⌉ query positions (causal blocks see fewer keys).
-    ['several blocks: GQA causal + padding', 2, 6, 2, 400, 400, 8, { causal: true }, [...Array(400).fill(1), ...Array(150).fill(1), ...Array(250).fill(0)]],
+    [
+      'several blocks: GQA causal + padding',
+      2,
+      6,
+      2,
+      400,
+      400,
+      8,
+      { causal: true },
+      [...Array(400).fill(1), ...Array(150).fill(1), ...Array(250).fill(0)],
+    ],
     ['several blocks: cached queries with offset', 1, 4, 1, 300, 340, 4, { causal: true, queryOffset: 40 }, null],
-    ['several blocks: non-causal, trailing padding skipped', 2, 8, 8, 130, 130, 4, {}, [...Array(100).fill(1), ...Array(30).fill(0), 0, ...Array(128).fill(1), 0]],
+    [
+      'several blocks: non-causal, trailing padding skipped',
+      2,
+      8,
+      8,
+      130,
+      130,
+      4,
+      {},
+      [...Array(100).fill(1), ...Array(30).fill(0), 0, ...Array(128).fill(1), 0],
+    ],
   ];
   for (const [label, B, H, Hkv, T, S, D, opts, mask] of cases) {
     it(label, () => {
@@ -52,7 +82,11 @@ describe('scaledDotProductAttention gradients', () => {
   it('match finite differences for q, k and v (GQA, causal, padded)', () => {
     const { q, k, v } = qkv(new Random(3), 2, 4, 2, 3, 3, 4);
     const attentionMask = Tensor.int([1, 1, 1, 1, 1, 0], [2, 3]);
-    gradcheck((a, b, c) => scaledDotProductAttention(a, b, c, { causal: true, attentionMask }), [q, k, v], { eps: 1e-2, atol: 2e-3, rtol: 1e-2 });
+    gradcheck((a, b, c) => scaledDotProductAttention(a, b, c, { causal: true, attentionMask }), [q, k, v], {
+      eps: 1e-2,
+      atol: 2e-3,
+      rtol: 1e-2,
+    });
   });
 });
 
@@ -64,8 +98,11 @@ describe('masking semantics', () => {
     const attentionMask = Tensor.int([...Array(T).fill(1), ...Array(real).fill(1), 0, 0], [2, T]);
     /** Rows [0, real) of every head of batch entry 1 of a (2,heads,T,D) buffer. */
     const realRows = (a: Float32Array, heads: number) =>
-      Array.from({ length: heads }, (_, h) => Array.from(a.subarray((heads + h) * T * D, (heads + h) * T * D + real * D))).flat();
-    const unpadded = (t: Tensor, heads: number) => Tensor.from(realRows(t.f32, heads), [1, heads, real, D], { requiresGrad: true });
+      Array.from({ length: heads }, (_, h) =>
+        Array.from(a.subarray((heads + h) * T * D, (heads + h) * T * D + real * D)),
+      ).flat();
+    const unpadded = (t: Tensor, heads: number) =>
+      Tensor.from(realRows(t.f32, heads), [1, heads, real, D], { requiresGrad: true });
     const [q1, k1, v1] = [unpadded(q, H), unpadded(k, Hkv), unpadded(v, Hkv)];
     // Upstream gradient zero at pad query rows, as a loss with labels −100 there gives.
     const dO = new Random(3).fillNormal(new Float32Array(2 * H * T * D));
@@ -94,7 +131,11 @@ describe('masking semantics', () => {
     const r = run(scaledDotProductAttention, q, k, v, { causal: true, attentionMask });
     for (const a of [r.out, r.dq, r.dk, r.dv] as Float32Array[]) expect(a.some(Number.isNaN)).toBe(false);
     const rowsZero = (a: Float32Array, b: number, H: number, rows: number[]) =>
-      Array.from({ length: H }, (_, h) => rows.flatMap((i) => Array.from(a.subarray(((b * H + h) * 3 + i) * 4, ((b * H + h) * 3 + i + 1) * 4)))).flat().every((x) => x === 0);
+      Array.from({ length: H }, (_, h) =>
+        rows.flatMap((i) => Array.from(a.subarray(((b * H + h) * 3 + i) * 4, ((b * H + h) * 3 + i + 1) * 4))),
+      )
+        .flat()
+        .every((x) => x === 0);
     expect(rowsZero(r.out, 0, 2, [0])).toBe(true);
     expect(rowsZero(r.dq as Float32Array, 0, 2, [0])).toBe(true);
     expect(rowsZero(r.out, 1, 2, [0, 1, 2])).toBe(true);
@@ -119,7 +160,9 @@ describe('masking semantics', () => {
           const s = Array.from({ length: T }, (_, j) => {
             if (j > i || mask[b * T + j] === 0) return Number.NEGATIVE_INFINITY;
             let dot = 0;
-            for (let d = 0; d < D; d++) dot += (q.f32[((b * H + h) * T + i) * D + d] as number) * (k.f32[((b * Hkv + g) * T + j) * D + d] as number);
+            for (let d = 0; d < D; d++)
+              dot +=
+                (q.f32[((b * H + h) * T + i) * D + d] as number) * (k.f32[((b * Hkv + g) * T + j) * D + d] as number);
             return dot / Math.sqrt(D);
           });
           const mx = Math.max(...s);
@@ -136,13 +179,44 @@ describe('masking semantics', () => {
 describe('shape errors', () => {
   const z = (...s: number[]) => Tensor.zeros(s);
   const cases: [string, () => unknown, RegExp][] = [
-    ['H not a multiple of Hkv', () => scaledDotProductAttention(z(1, 3, 2, 4), z(1, 2, 2, 4), z(1, 2, 2, 4)), /q has 3 heads, not a multiple of k's 2 kv heads \(q \[1, 3, 2, 4\], k \[1, 2, 2, 4\]/],
-    ['head dims differ', () => scaledDotProductAttention(z(1, 2, 2, 4), z(1, 2, 2, 8), z(1, 2, 2, 8)), /q has head dim 4 but k has head dim 8 \(q \[1, 2, 2, 4\], k \[1, 2, 2, 8\]/],
-    ['batches differ', () => scaledDotProductAttention(z(2, 2, 2, 4), z(1, 2, 2, 4), z(1, 2, 2, 4)), /q has batch 2 but k has batch 1/],
-    ['k and v differ', () => scaledDotProductAttention(z(1, 2, 2, 4), z(1, 2, 2, 4), z(1, 2, 3, 4)), /k \[1, 2, 2, 4\] and v \[1, 2, 3, 4\] must have the same shape/],
-    ['3-D q', () => scaledDotProductAttention(z(2, 2, 4), z(1, 2, 2, 4), z(1, 2, 2, 4)), /q must be a 4-D f32 tensor, got \[2, 2, 4\] f32/],
-    ['mask not (B,S)', () => scaledDotProductAttention(z(1, 2, 2, 4), z(1, 2, 3, 4), z(1, 2, 3, 4), { attentionMask: Tensor.int([1, 1], [1, 2]) }), /attentionMask has shape \[1, 2\] but the keys need \(B,S\) = \[1, 3\]/],
-    ['offset past the keys', () => scaledDotProductAttention(z(1, 2, 2, 4), z(1, 2, 3, 4), z(1, 2, 3, 4), { causal: true, queryOffset: 2 }), /queryOffset 2 does not place 2 query rows inside 3 keys/],
+    [
+      'H not a multiple of Hkv',
+      () => scaledDotProductAttention(z(1, 3, 2, 4), z(1, 2, 2, 4), z(1, 2, 2, 4)),
+      /q has 3 heads, not a multiple of k's 2 kv heads \(q \[1, 3, 2, 4\], k \[1, 2, 2, 4\]/,
+    ],
+    [
+      'head dims differ',
+      () => scaledDotProductAttention(z(1, 2, 2, 4), z(1, 2, 2, 8), z(1, 2, 2, 8)),
+      /q has head dim 4 but k has head dim 8 \(q \[1, 2, 2, 4\], k \[1, 2, 2, 8\]/,
+    ],
+    [
+      'batches differ',
+      () => scaledDotProductAttention(z(2, 2, 2, 4), z(1, 2, 2, 4), z(1, 2, 2, 4)),
+      /q has batch 2 but k has batch 1/,
+    ],
+    [
+      'k and v differ',
+      () => scaledDotProductAttention(z(1, 2, 2, 4), z(1, 2, 2, 4), z(1, 2, 3, 4)),
+      /k \[1, 2, 2, 4\] and v \[1, 2, 3, 4\] must have the same shape/,
+    ],
+    [
+      '3-D q',
+      () => scaledDotProductAttention(z(2, 2, 4), z(1, 2, 2, 4), z(1, 2, 2, 4)),
+      /q must be a 4-D f32 tensor, got \[2, 2, 4\] f32/,
+    ],
+    [
+      'mask not (B,S)',
+      () =>
+        scaledDotProductAttention(z(1, 2, 2, 4), z(1, 2, 3, 4), z(1, 2, 3, 4), {
+          attentionMask: Tensor.int([1, 1], [1, 2]),
+        }),
+      /attentionMask has shape \[1, 2\] but the keys need \(B,S\) = \[1, 3\]/,
+    ],
+    [
+      'offset past the keys',
+      () => scaledDotProductAttention(z(1, 2, 2, 4), z(1, 2, 3, 4), z(1, 2, 3, 4), { causal: true, queryOffset: 2 }),
+      /queryOffset 2 does not place 2 query rows inside 3 keys/,
+    ],
   ];
   for (const [label, f, msg] of cases) {
     it(label, () => {

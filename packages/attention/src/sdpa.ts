@@ -58,26 +58,40 @@ const f32Scratch = new Map<string, Float32Array>();
 const f64Scratch = new Map<string, Float64Array>();
 function scratch(name: string, n: number): Float32Array {
   let b = f32Scratch.get(name);
-  if (!b || b.length < n) f32Scratch.set(name, (b = new Float32Array(n)));
+  if (!b || b.length < n) {
+    b = new Float32Array(n);
+    f32Scratch.set(name, b);
+  }
   return b.subarray(0, n);
 }
 function scratch64(name: string, n: number): Float64Array {
   let b = f64Scratch.get(name);
-  if (!b || b.length < n) f64Scratch.set(name, (b = new Float64Array(n)));
+  if (!b || b.length < n) {
+    b = new Float64Array(n);
+    f64Scratch.set(name, b);
+  }
   return b.subarray(0, n);
 }
 
 function checkDims(op: string, q: Tensor, k: Tensor, v: Tensor | null): Dims {
   const fail = (what: string): never => {
     const shapes = `q ${shapeStr(q.shape)}, k ${shapeStr(k.shape)}${v ? `, v ${shapeStr(v.shape)}` : ''}`;
-    throw new ShapeError(`${op}: ${what} (${shapes})`, { hint: 'q is (B,H,T,D); k and v are (B,Hkv,S,D) with H a multiple of Hkv' });
+    throw new ShapeError(`${op}: ${what} (${shapes})`, {
+      hint: 'q is (B,H,T,D); k and v are (B,Hkv,S,D) with H a multiple of Hkv',
+    });
   };
-  for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) {
-    if (t && (t.ndim !== 4 || t.dtype !== 'f32')) fail(`${name} must be a 4-D f32 tensor, got ${shapeStr(t.shape)} ${t.dtype}`);
+  for (const [name, t] of [
+    ['q', q],
+    ['k', k],
+    ['v', v],
+  ] as const) {
+    if (t && (t.ndim !== 4 || t.dtype !== 'f32'))
+      fail(`${name} must be a 4-D f32 tensor, got ${shapeStr(t.shape)} ${t.dtype}`);
   }
   const [B, H, T, D] = q.shape as [number, number, number, number];
   const [Bk, Hkv, S, Dk] = k.shape as [number, number, number, number];
-  if (v && !v.shape.every((d, i) => d === k.shape[i])) fail(`k ${shapeStr(k.shape)} and v ${shapeStr(v.shape)} must have the same shape`);
+  if (v && !v.shape.every((d, i) => d === k.shape[i]))
+    fail(`k ${shapeStr(k.shape)} and v ${shapeStr(v.shape)} must have the same shape`);
   if (Bk !== B) fail(`q has batch ${B} but k has batch ${Bk}`);
   if (Dk !== D) fail(`q has head dim ${D} but k has head dim ${Dk}`);
   if (Hkv === 0 || H % Hkv !== 0) fail(`q has ${H} heads, not a multiple of k's ${Hkv} kv heads`);
@@ -92,7 +106,10 @@ function makePlan(op: string, q: Tensor, k: Tensor, v: Tensor | null, opts: Sdpa
   const causal = opts.causal ?? false;
   const bias = keyBias(opts.attentionMask, B, S, op);
   const kvEnd = new Int32Array(B).fill(S);
-  if (bias) for (let b = 0; b < B; b++) while ((kvEnd[b] as number) > 0 && bias[b * S + (kvEnd[b] as number) - 1] !== 0) kvEnd[b] = (kvEnd[b] as number) - 1;
+  if (bias)
+    for (let b = 0; b < B; b++)
+      while ((kvEnd[b] as number) > 0 && bias[b * S + (kvEnd[b] as number) - 1] !== 0)
+        kvEnd[b] = (kvEnd[b] as number) - 1;
   const offset = resolveQueryOffset(opts.queryOffset, T, S, causal, op);
   return { ...dims, scale, causal, offset, bias, kvEnd, Tc: Math.max(1, Math.ceil(BLOCK_ROWS / rep)) };
 }
@@ -101,7 +118,16 @@ function makePlan(op: string, q: Tensor, k: Tensor, v: Tensor | null, opts: Sdpa
 function blockAt(p: Plan, b: number, i0: number): RowBlock {
   const i1 = Math.min(p.T, i0 + p.Tc);
   const L = Math.min(p.causal ? Math.min(p.S, i1 + p.offset) : p.S, p.kvEnd[b] as number);
-  return { rows: (i1 - i0) * p.rep, L, rep: p.rep, i0, causal: p.causal, offset: p.offset, bias: p.bias, biasOff: b * p.S };
+  return {
+    rows: (i1 - i0) * p.rep,
+    L,
+    rep: p.rep,
+    i0,
+    causal: p.causal,
+    offset: p.offset,
+    bias: p.bias,
+    biasOff: b * p.S,
+  };
 }
 
 /** (rep,T,D) head-major rows at src[off…] → (T·rep, D) token-major dst. */
@@ -117,7 +143,13 @@ function toTokenMajor(src: Float32Array, off: number, dst: Float32Array, p: Plan
 }
 
 /** Inverse of toTokenMajor, scaling row r by rowScale[r] when given. */
-function fromTokenMajor(src: Float32Array, dst: Float32Array, off: number, p: Plan, rowScale: Float64Array | null): void {
+function fromTokenMajor(
+  src: Float32Array,
+  dst: Float32Array,
+  off: number,
+  p: Plan,
+  rowScale: Float64Array | null,
+): void {
   const { rep, T, D } = p;
   for (let h = 0; h < rep; h++) {
     for (let i = 0; i < T; i++) {
@@ -143,7 +175,12 @@ function rowDots(dO: Float32Array, O: Float32Array, off: number, delta: Float64A
 }
 
 /** Forward kernel: O (B,H,T,D) and lse per query row ((b,g) blocks, token-major; −∞ for rows with no key). */
-function sdpaForward(p: Plan, Q: Float32Array, K: Float32Array, V: Float32Array): { O: Float32Array; lse: Float64Array } {
+function sdpaForward(
+  p: Plan,
+  Q: Float32Array,
+  K: Float32Array,
+  V: Float32Array,
+): { O: Float32Array; lse: Float64Array } {
   const { B, H, Hkv, T, D, rep } = p;
   const R = rep * T;
   const be = getBackend();
@@ -170,10 +207,26 @@ function sdpaForward(p: Plan, Q: Float32Array, K: Float32Array, V: Float32Array)
         }
         const E = scratch('p', rows * L);
         // S = scale·Q_blk·K_Lᵀ: (rows,D)·(D,L)
-        be.gemm({ a: Qt.subarray(r0 * D, (r0 + rows) * D), b: K.subarray(kOff, kOff + L * D), m: rows, n: L, k: D, transB: true, alpha: p.scale, out: E });
+        be.gemm({
+          a: Qt.subarray(r0 * D, (r0 + rows) * D),
+          b: K.subarray(kOff, kOff + L * D),
+          m: rows,
+          n: L,
+          k: D,
+          transB: true,
+          alpha: p.scale,
+          out: E,
+        });
         softmaxRows(E, blk, lse, lseOff, rowScale.subarray(r0, r0 + rows));
         // O_blk = E·V_L: (rows,L)·(L,D), normalised on the way back to (B,H,T,D)
-        be.gemm({ a: E, b: V.subarray(kOff, kOff + L * D), m: rows, n: D, k: L, out: Ot.subarray(r0 * D, (r0 + rows) * D) });
+        be.gemm({
+          a: E,
+          b: V.subarray(kOff, kOff + L * D),
+          m: rows,
+          n: D,
+          k: L,
+          out: Ot.subarray(r0 * D, (r0 + rows) * D),
+        });
       }
       fromTokenMajor(Ot, O, qOff, p, rowScale);
     }
@@ -182,7 +235,16 @@ function sdpaForward(p: Plan, Q: Float32Array, K: Float32Array, V: Float32Array)
 }
 
 /** Backward kernel: dq, dk, dv (null where not needed), recomputing P block by block from lse. */
-function sdpaBackward(p: Plan, Q: Float32Array, K: Float32Array, V: Float32Array, O: Float32Array, lse: Float64Array, dO: Float32Array, needs: readonly boolean[]): (Float32Array | null)[] {
+function sdpaBackward(
+  p: Plan,
+  Q: Float32Array,
+  K: Float32Array,
+  V: Float32Array,
+  O: Float32Array,
+  lse: Float64Array,
+  dO: Float32Array,
+  needs: readonly boolean[],
+): (Float32Array | null)[] {
   const { B, H, Hkv, T, D, rep } = p;
   const R = rep * T;
   const be = getBackend();
@@ -215,15 +277,28 @@ function sdpaBackward(p: Plan, Q: Float32Array, K: Float32Array, V: Float32Array
         be.gemm({ a: Qb, b: KL, m: rows, n: L, k: D, transB: true, alpha: p.scale, out: P });
         probsFromLse(P, blk, lse, (b * Hkv + g) * R + r0);
         // dV_L += Pᵀ·dO_blk: (L,rows)·(rows,D) — the sum over the group's query heads is the inner dim
-        if (dv) be.gemm({ a: P, b: dOb, m: L, n: D, k: rows, transA: true, beta: 1, out: dv.subarray(kOff, kOff + L * D) });
+        if (dv)
+          be.gemm({ a: P, b: dOb, m: L, n: D, k: rows, transA: true, beta: 1, out: dv.subarray(kOff, kOff + L * D) });
         if (!dq && !dk) continue;
         // dP = dO_blk·V_Lᵀ: (rows,D)·(D,L), then dS in place
         const dS = scratch('ds', rows * L);
         be.gemm({ a: dOb, b: V.subarray(kOff, kOff + L * D), m: rows, n: L, k: D, transB: true, out: dS });
         softmaxBackwardRows(P, dS, blk, delta, r0);
         // dQ_blk = scale·dS·K_L: (rows,L)·(L,D);  dK_L += scale·dSᵀ·Q_blk: (L,rows)·(rows,D)
-        if (dQt) be.gemm({ a: dS, b: KL, m: rows, n: D, k: L, alpha: p.scale, out: dQt.subarray(r0 * D, (r0 + rows) * D) });
-        if (dk) be.gemm({ a: dS, b: Qb, m: L, n: D, k: rows, transA: true, alpha: p.scale, beta: 1, out: dk.subarray(kOff, kOff + L * D) });
+        if (dQt)
+          be.gemm({ a: dS, b: KL, m: rows, n: D, k: L, alpha: p.scale, out: dQt.subarray(r0 * D, (r0 + rows) * D) });
+        if (dk)
+          be.gemm({
+            a: dS,
+            b: Qb,
+            m: L,
+            n: D,
+            k: rows,
+            transA: true,
+            alpha: p.scale,
+            beta: 1,
+            out: dk.subarray(kOff, kOff + L * D),
+          });
       }
       if (dq && dQt) fromTokenMajor(dQt, dq, qOff, p, null);
     }
@@ -250,7 +325,9 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
   const V = v.f32;
   const { O, lse } = sdpaForward(p, Q, K, V);
   const out = new Tensor(O, [p.B, p.H, p.T, p.D]);
-  return record('scaledDotProductAttention', [q, k, v], out, (dO, needs) => sdpaBackward(p, Q, K, V, O, lse, dO, needs));
+  return record('scaledDotProductAttention', [q, k, v], out, (dO, needs) =>
+    sdpaBackward(p, Q, K, V, O, lse, dO, needs),
+  );
 }
 
 /**
@@ -268,8 +345,26 @@ export function attentionWeights(q: Tensor, k: Tensor, opts: SdpaOptions = {}): 
       const qOff = (b * H + h) * T * D;
       const kOff = (b * p.Hkv + Math.floor(h / rep)) * S * D;
       const out = W.subarray((b * H + h) * T * S, (b * H + h + 1) * T * S);
-      getBackend().gemm({ a: q.f32.subarray(qOff, qOff + T * D), b: k.f32.subarray(kOff, kOff + S * D), m: T, n: S, k: D, transB: true, alpha: p.scale, out });
-      const blk: RowBlock = { rows: T, L: S, rep: 1, i0: 0, causal: p.causal, offset: p.offset, bias: p.bias, biasOff: b * S };
+      getBackend().gemm({
+        a: q.f32.subarray(qOff, qOff + T * D),
+        b: k.f32.subarray(kOff, kOff + S * D),
+        m: T,
+        n: S,
+        k: D,
+        transB: true,
+        alpha: p.scale,
+        out,
+      });
+      const blk: RowBlock = {
+        rows: T,
+        L: S,
+        rep: 1,
+        i0: 0,
+        causal: p.causal,
+        offset: p.offset,
+        bias: p.bias,
+        biasOff: b * S,
+      };
       softmaxRows(out, blk, lse, 0, null);
     }
   }

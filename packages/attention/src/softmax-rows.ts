@@ -56,7 +56,13 @@ function rowLimit(blk: RowBlock, r: number): number {
  * cheaper than the L-wide probability row); without it the rows are normalised here. A row with no
  * key left gets e = 0, scale 0 and lse = −∞, so its output and gradients are 0, not NaN.
  */
-export function softmaxRows(buf: Float32Array, blk: RowBlock, lse: Float64Array, lseOff: number, rowScale: Float64Array | null): void {
+export function softmaxRows(
+  buf: Float32Array,
+  blk: RowBlock,
+  lse: Float64Array,
+  lseOff: number,
+  rowScale: Float64Array | null,
+): void {
   const { rows, L, bias, biasOff } = blk;
   for (let r = 0; r < rows; r++) {
     const lim = rowLimit(blk, r);
@@ -108,7 +114,8 @@ export function probsFromLse(buf: Float32Array, blk: RowBlock, lse: Float64Array
     if (bias === null) {
       for (let j = o; j < o + lim; j++) buf[j] = expNonPositive((buf[j] as number) - l);
     } else {
-      for (let j = 0; j < lim; j++) buf[o + j] = expNonPositive((buf[o + j] as number) + (bias[biasOff + j] as number) - l);
+      for (let j = 0; j < lim; j++)
+        buf[o + j] = expNonPositive((buf[o + j] as number) + (bias[biasOff + j] as number) - l);
     }
     buf.fill(0, o + lim, o + L);
   }
@@ -118,7 +125,13 @@ export function probsFromLse(buf: Float32Array, blk: RowBlock, lse: Float64Array
  * In place: dP → dS = P ⊙ (dP − Δ), the softmax backward, with Δ[r] = rowsum(dO ⊙ O) (equal to
  * Σ_j P·dP, so P's row sums are never needed). `delta` holds this block's rows.
  */
-export function softmaxBackwardRows(P: Float32Array, dP: Float32Array, blk: RowBlock, delta: Float64Array, deltaOff: number): void {
+export function softmaxBackwardRows(
+  P: Float32Array,
+  dP: Float32Array,
+  blk: RowBlock,
+  delta: Float64Array,
+  deltaOff: number,
+): void {
   const { rows, L } = blk;
   for (let r = 0; r < rows; r++) {
     const dot = delta[deltaOff + r] as number;
