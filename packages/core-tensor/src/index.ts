@@ -23,3 +23,6 @@ export * from './io/sharded.js';
 
 // ---- optim ----
 export * from './optim/index.js';
+
+// ---- plotting ----
+export { type PlotActivationsOptions, plotActivations } from './plot.js';
