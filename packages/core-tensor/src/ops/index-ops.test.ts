@@ -56,7 +56,7 @@ describe('embedding', () => {
       throw new Error('no error');
     })();
     expect(err).toBeInstanceOf(ShapeError);
-    expect(err.message).toMatch(/^embedding: token id 6 at position 1 .*6 rows \(weight \[6, 4\]\)/);
+    expect(err.message).toMatch(/^embedding: token id 6 at position 1 .*6 rows \(weight \[6, 4\], ids \[2\]\)/);
     expect(err.hint).toMatch(/vocab_size/);
     expect(() => embedding(w, Tensor.int([-1]))).toThrow(/embedding: token id -1/);
   });

@@ -123,7 +123,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
   for (let r = 0; r < N; r++) {
     const t = Tg[r] as number;
     if (t === ignore) continue;
-    if (t < 0 || t >= V) throw new ShapeError(`crossEntropy: target ${t} at row ${r} is outside [0, ${V})`);
+    if (t < 0 || t >= V) throw new ShapeError(`crossEntropy: target ${t} at row ${r} is outside [0, ${V}) (logits ${shapeStr(logits.shape)}, targets ${shapeStr(targets.shape)})`);
     const row = X.subarray(r * V, (r + 1) * V);
     let mx = Number.NEGATIVE_INFINITY;
     for (let v = 0; v < V; v++) if ((row[v] as number) > mx) mx = row[v] as number;

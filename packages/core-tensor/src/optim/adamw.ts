@@ -18,14 +18,17 @@ export interface AdamWOptions {
   weightDecay?: number;
 }
 
-/** JSON-serialisable optimizer settings and the number of step() calls. */
-export interface AdamWMeta {
+/**
+ * JSON-serialisable optimizer settings and the number of step() calls. A type alias, not an
+ * interface, so it is assignable to Record<string, unknown> (e.g. a trainer's JSON state).
+ */
+export type AdamWMeta = {
   step: number;
   lr: number;
   betas: [number, number];
   eps: number;
   weightDecay: number;
-}
+};
 
 /**
  * Everything needed to resume bit-exactly. `moments` holds, per parameter that has state,
