@@ -1,8 +1,8 @@
 // evaluate.ts — mean cross-entropy per target token over a dataset, and its perplexity.
-import { crossEntropy, noGrad } from '@tslora/core-tensor';
+import { noGrad } from '@tslora/core-tensor';
 import { type Example } from './data/format.js';
 import { collate, planBatches } from './data/batch.js';
-import { IGNORE_INDEX, countTargets, shiftLabels } from './model/loss.js';
+import { countTargets } from './model/loss.js';
 import type { QwenForCausalLM } from './model/qwen.js';
 
 export interface EvalResult {
@@ -20,11 +20,9 @@ export function evaluate(model: QwenForCausalLM, examples: readonly Example[], o
   noGrad(() => {
     for (const group of planBatches(examples, opts.batchSize)) {
       const batch = collate(group.map((i) => examples[i] as Example), opts.padId);
-      const logits = model.forward(batch.inputIds, { attentionMask: batch.attentionMask }); // (B,T,V)
-      const n = countTargets(batch.labels);
-      const V = logits.shape[2] as number;
-      total += crossEntropy(logits.reshape([-1, V]), shiftLabels(batch.labels), { ignoreIndex: IGNORE_INDEX, reduction: 'sum' }).item();
-      tokens += n;
+      // divisor 1: the summed loss of the batch; the mean is taken once over every batch
+      total += model.loss(batch.inputIds, batch.labels, { attentionMask: batch.attentionMask, divisor: 1 }).item();
+      tokens += countTargets(batch.labels);
     }
   });
   const loss = tokens > 0 ? total / tokens : Number.NaN;

@@ -91,3 +91,12 @@ describe('checkpoint layouts', () => {
     expect(() => loadModel(dir)).toThrow(/config\.json: missing field "hidden_size"/);
   });
 });
+
+describe('fused loss', () => {
+  it.each(['tiny-qwen2', 'tiny-qwen3'] as const)('%s: model.loss (fused lm_head+CE) equals the PyTorch loss to 1e-5', (name) => {
+    const g = readGolden(name);
+    const { model } = loadModel(g.dir);
+    const loss = noGrad(() => model.loss(g.int('input_ids'), g.int('labels'), { attentionMask: g.int('attention_mask') })).item();
+    expect(Math.abs(loss - g.json.inference.loss)).toBeLessThan(1e-5);
+  });
+});

@@ -4,7 +4,8 @@
 //                  out = h + down_proj(silu(gate_proj(n)) ⊙ up_proj(n)),  n = post_attention_layernorm(h)
 // then model.norm and lm_head (the same tensor as embed_tokens.weight when tie_word_embeddings).
 import { type KVCache, applyRotary, rotaryEmbedding, scaledDotProductAttention } from '@tslora/attention';
-import { Embedding, Linear, Module, RMSNorm, type Random, type Tensor } from '@tslora/core-tensor';
+import { Embedding, Linear, Module, RMSNorm, type Random, type Tensor, linearCrossEntropy } from '@tslora/core-tensor';
+import { IGNORE_INDEX, shiftLabels } from './loss.js';
 import type { QwenConfig } from './config.js';
 
 /** A Linear or anything that replaced it in place (a LoraLinear): maps (...,in) → (...,out). */
@@ -162,6 +163,18 @@ export class QwenForCausalLM extends Module {
     let x = this.model.embed_tokens.forward(ids); // (B,T,C)
     for (const layer of this.model.layers) x = layer.forward(x, ctx);
     return this.model.norm.forward(x);
+  }
+
+  /**
+   * Causal-LM loss without materialising the (B,T,V) logits: lm_head is fused with the cross-entropy
+   * (DESIGN §4: labels shifted left by one, −100 ignored; `divisor` = target tokens of the whole
+   * accumulated batch, default this batch's). ids, labels: (B,T) i32 → scalar.
+   */
+  loss(ids: Tensor, labels: Tensor, opts: ForwardOptions & { divisor?: number } = {}): Tensor {
+    const h = this.hidden(ids, opts); // (B,T,C)
+    const C = h.shape[2] as number;
+    const ce = opts.divisor === undefined ? { ignoreIndex: IGNORE_INDEX } : { ignoreIndex: IGNORE_INDEX, divisor: opts.divisor };
+    return linearCrossEntropy(h.reshape([-1, C]), this.lm_head.weight, shiftLabels(labels), ce);
   }
 
   /** ids (B,T) i32 → logits (B,T,V), V = config.vocab_size (never the tokenizer's size). */

@@ -4,7 +4,7 @@
 // while saving leaves the previous checkpoint as the latest complete one.
 import fs from 'node:fs';
 import path from 'node:path';
-import { FileFormatError, SafetensorsFile, type Tensor, TsloraError, writeSafetensors } from '@tslora/core-tensor';
+import { type AdamWMeta, FileFormatError, SafetensorsFile, type Tensor, TsloraError, writeSafetensors } from '@tslora/core-tensor';
 import { buildDirAtomically } from '../fs-util.js';
 
 export interface TrainerState {
@@ -15,8 +15,8 @@ export interface TrainerState {
   cursor: number;
   /** Dropout generator state, so a resumed run draws the same masks. */
   rng: { s: number[]; spare: number | null };
-  /** AdamW step count and hyper-parameters as saved by the optimizer. */
-  optimizer: Record<string, unknown>;
+  /** AdamW step count and hyper-parameters as saved by the optimizer (null before the first save). */
+  optimizer: AdamWMeta | null;
   /** The run's options, checked on resume so a resumed run is the same run. */
   options: Record<string, unknown>;
 }

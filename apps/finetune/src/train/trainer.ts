@@ -6,7 +6,7 @@ import { AdamW, type Module, Random, type Tensor, TsloraError, clipGradNorm, lrA
 import { type LoraConfig, applyLora, saveAdapter } from '@tslora/lora';
 import type { Io } from '../cli/command.js';
 import { type Example } from '../data/format.js';
-import { causalLmLoss, countTargets } from '../model/loss.js';
+import { countTargets } from '../model/loss.js';
 import { parseTargets } from '../commands/targets.js';
 import { evaluate } from '../evaluate.js';
 import { BatchStream } from './batches.js';
@@ -73,7 +73,7 @@ export async function train(s: Session, data: TrainData, o: TrainOptions, io: Io
   const { params, lora } = prepareModel(s.model, o, rng);
   const opt = new AdamW(params, { lr: o.lr, weightDecay: o.weightDecay });
   const ckptRoot = path.join(o.out, 'checkpoints');
-  let state: TrainerState = { step: 0, epoch: 0, cursor: 0, rng: rng.state, optimizer: {}, options: runIdentity(o) };
+  let state: TrainerState = { step: 0, epoch: 0, cursor: 0, rng: rng.state, optimizer: null, options: runIdentity(o) };
   if (o.resume) {
     const ck = loadCheckpoint(o.resume);
     const mismatch = Object.entries(runIdentity(o)).filter(([k, v]) => JSON.stringify(ck.state.options[k]) !== JSON.stringify(v));
@@ -88,7 +88,7 @@ export async function train(s: Session, data: TrainData, o: TrainOptions, io: Io
       if (!w || w.length !== p.size) throw new TsloraError(`--resume ${ck.dir}: checkpoint has no weights for ${name}`, { exitCode: 2 });
       p.f32.set(w);
     }
-    opt.loadStateDict({ ...ck.state.optimizer, moments: ck.moments });
+    opt.loadStateDict({ ...(ck.state.optimizer ?? {}), moments: ck.moments });
     state = ck.state;
     rng.setState(state.rng);
     io.note(`resumed from ${ck.dir} at step ${state.step}`);
@@ -133,8 +133,7 @@ export async function train(s: Session, data: TrainData, o: TrainOptions, io: Io
     let loss = 0;
     let tokens = 0;
     for (const b of micro) {
-      const logits = s.model.forward(b.inputIds, { attentionMask: b.attentionMask });
-      const l = causalLmLoss(logits, b.labels, { divisor: Math.max(targets, 1) });
+      const l = s.model.loss(b.inputIds, b.labels, { attentionMask: b.attentionMask, divisor: Math.max(targets, 1) });
       l.backward();
       loss += l.item();
       tokens += b.tokens;

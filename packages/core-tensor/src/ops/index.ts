@@ -9,3 +9,4 @@ export { matmul, type MatmulOptions } from './matmul.js';
 export { crossEntropy, type CrossEntropyOptions, logSoftmax, softmax } from './softmax.js';
 export { rmsNorm } from './norm.js';
 export { dropout } from './dropout.js';
+export { linearCrossEntropy, type LinearCrossEntropyOptions } from './linear-cross-entropy.js';

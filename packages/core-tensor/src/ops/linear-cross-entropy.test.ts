@@ -1,0 +1,57 @@
+// ops/linear-cross-entropy.test.ts — the fused lm_head+CE against the composite matmul → crossEntropy.
+import { describe, expect, it } from 'vitest';
+import { Random } from '../random.js';
+import { Tensor } from '../tensor.js';
+import { expectClose, gradcheck } from '../testing.js';
+import { linearCrossEntropy } from './linear-cross-entropy.js';
+import { matmul } from './matmul.js';
+import { crossEntropy } from './softmax.js';
+
+const rng = new Random(7);
+const param = (shape: number[], std = 1) => new Tensor(rng.fillNormal(new Float32Array(shape.reduce((a, b) => a * b, 1)), 0, std), shape, { requiresGrad: true });
+
+describe('linearCrossEntropy', () => {
+  const targets = Tensor.int([3, -100, 0, 7, 7, -100, 1]);
+
+  it.each([undefined, 16, 3])('equals crossEntropy(h·Wᵀ) in loss, dh and dW (chunk %s)', (chunk) => {
+    const h = param([7, 5]);
+    const W = param([11, 5]);
+    const fused = linearCrossEntropy(h, W, targets, chunk === undefined ? {} : { chunk });
+    fused.backward();
+    const [dh, dW] = [h.grad!.f32.slice(), W.grad!.f32.slice()];
+    h.zeroGrad();
+    W.zeroGrad();
+    const ref = crossEntropy(matmul(h, W, { transB: true }), targets);
+    ref.backward();
+    expectClose([fused.item()], [ref.item()], { atol: 1e-6 });
+    expectClose(dh, h.grad!.f32, { atol: 1e-6 });
+    expectClose(dW, W.grad!.f32, { atol: 1e-6 });
+  });
+
+  it('honours divisor (gradient accumulation) and an upstream gradient', () => {
+    const h = param([7, 5]);
+    const W = param([11, 5]);
+    gradcheck((a, b) => linearCrossEntropy(a, b, targets, { divisor: 9 }).mul(2.5), [h, W]);
+  });
+
+  it('frozen W: only dh is computed', () => {
+    const h = param([7, 5]);
+    const W = new Tensor(rng.fillNormal(new Float32Array(55)), [11, 5]);
+    linearCrossEntropy(h, W, targets).backward();
+    expect(W.grad).toBeNull();
+    expect(h.grad!.f32.some((v) => v !== 0)).toBe(true);
+    // ignored rows get exactly zero gradient
+    expect(Array.from(h.grad!.f32.subarray(5, 10))).toEqual([0, 0, 0, 0, 0]);
+  });
+
+  it('all targets ignored: loss 0, no NaN', () => {
+    const h = param([2, 3]);
+    const l = linearCrossEntropy(h, param([4, 3]), Tensor.int([-100, -100]));
+    expect(l.item()).toBe(0);
+  });
+
+  it('refuses mismatched shapes and out-of-range targets', () => {
+    expect(() => linearCrossEntropy(param([2, 3]), param([4, 5]), Tensor.int([0, 1]))).toThrow(/linearCrossEntropy: h \[2, 3\], W \[4, 5\]/);
+    expect(() => linearCrossEntropy(param([2, 3]), param([4, 3]), Tensor.int([0, 4]))).toThrow(/target 4 at row 1/);
+  });
+});
