@@ -185,7 +185,9 @@ describe('crossEntropy', () => {
     expect(() => crossEntropy(x, Tensor.int([0, 1, 2]))).toThrow(/crossEntropy: .* got \[2, 3\] and \[3\] i32/);
     expect(() => crossEntropy(Tensor.zeros([2, 3, 1]), Tensor.int([0, 1]))).toThrow(ShapeError);
     expect(() => crossEntropy(x, Tensor.from([0, 1]))).toThrow(/f32/);
-    expect(() => crossEntropy(x, Tensor.int([0, 3]))).toThrow(/crossEntropy: target 3 at row 1 is outside \[0, 3\) \(logits \[2, 3\], targets \[2\]\)/);
+    expect(() => crossEntropy(x, Tensor.int([0, 3]))).toThrow(
+      /crossEntropy: target 3 at row 1 is outside \[0, 3\) \(logits \[2, 3\], targets \[2\]\)/,
+    );
     expect(() => crossEntropy(x, Tensor.int([-1, 0]))).toThrow(ShapeError);
   });
 });
