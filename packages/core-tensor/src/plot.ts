@@ -2,11 +2,9 @@
 //
 // The curves come from `activations` in ops/activation.ts — the same (f, f') pairs the ops and
 // their backward rules use — so the picture shows exactly what training computes.
-//
-// Drawing uses two d3-shaped helpers below (`scaleLinear`, `line`), written with d3's API and path
-// format so that, once d3-scale and d3-shape are core-tensor dependencies, they can be replaced by
-//   import { scaleLinear } from 'd3-scale';  import { line } from 'd3-shape';
-// without touching plotActivations().
+// d3-scale maps values to pixels and d3-shape writes the path data; neither needs a DOM.
+import { scaleLinear } from 'd3-scale';
+import { line } from 'd3-shape';
 import { TsloraError } from './errors.js';
 import { type ActivationName, activations } from './ops/activation.js';
 
@@ -17,71 +15,6 @@ export interface PlotActivationsOptions {
   to?: number;
   /** Samples per curve, evenly spaced including both ends (default 201). */
   points?: number;
-}
-
-// ---- d3-compatible helpers (subset of d3-scale's scaleLinear and d3-shape's line) --------------
-
-interface LinearScale {
-  (v: number): number;
-  domain(d: [number, number]): LinearScale;
-  range(r: [number, number]): LinearScale;
-  ticks(count?: number): number[];
-}
-
-/** d3-scale's scaleLinear(): an affine map from domain to range, with d3's "nice" tick steps. */
-function scaleLinear(): LinearScale {
-  let d0 = 0;
-  let d1 = 1;
-  let r0 = 0;
-  let r1 = 1;
-  const s = ((v: number) => r0 + ((v - d0) / (d1 - d0)) * (r1 - r0)) as LinearScale;
-  s.domain = ([a, b]) => {
-    d0 = a;
-    d1 = b;
-    return s;
-  };
-  s.range = ([a, b]) => {
-    r0 = a;
-    r1 = b;
-    return s;
-  };
-  s.ticks = (count = 10) => {
-    // d3-array's tickStep: 1, 2 or 5 times a power of ten, close to (span / count)
-    const raw = Math.abs(d1 - d0) / count;
-    const power = 10 ** Math.floor(Math.log10(raw));
-    const err = raw / power;
-    const step = power * (err >= Math.sqrt(50) ? 10 : err >= Math.sqrt(10) ? 5 : err >= Math.SQRT2 ? 2 : 1);
-    const lo = Math.min(d0, d1);
-    const hi = Math.max(d0, d1);
-    const out: number[] = [];
-    for (let k = Math.ceil(lo / step); k * step <= hi; k++) out.push(Number((k * step).toPrecision(12)));
-    return out;
-  };
-  return s;
-}
-
-interface LineGenerator<T> {
-  (data: readonly T[]): string;
-  x(f: (d: T) => number): LineGenerator<T>;
-  y(f: (d: T) => number): LineGenerator<T>;
-}
-
-/** d3-shape's line() with its default digits(3): "M x,y L x,y …" path data (no spaces, as d3 writes). */
-function line<T>(): LineGenerator<T> {
-  let fx = (d: T): number => (d as unknown as [number, number])[0];
-  let fy = (d: T): number => (d as unknown as [number, number])[1];
-  const r = (v: number): number => Math.round(v * 1000) / 1000;
-  const g = ((data: readonly T[]) =>
-    data.map((d, i) => `${i === 0 ? 'M' : 'L'}${r(fx(d))},${r(fy(d))}`).join('')) as LineGenerator<T>;
-  g.x = (f) => {
-    fx = f;
-    return g;
-  };
-  g.y = (f) => {
-    fy = f;
-    return g;
-  };
-  return g;
 }
 
 // ---- the plot -----------------------------------------------------------------------------------
@@ -133,7 +66,7 @@ function panel(name: ActivationName, xs: readonly number[], ox: number, oy: numb
   const curve = (ys: readonly number[]): string =>
     line<number>()
       .x((i) => sx(xs[i] as number))
-      .y((i) => sy(ys[i] as number))(idx);
+      .y((i) => sy(ys[i] as number))(idx) ?? '';
   const dF = curve(fs);
   const dDf = curve(dfs);
   const parts: string[] = [

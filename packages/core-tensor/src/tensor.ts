@@ -9,21 +9,21 @@ import type { Random } from './random.js';
 import { numel, type Shape, shapeStr } from './shape.js';
 
 export type TensorDType = 'f32' | 'i32';
-export type TensorData = Float32Array | Int32Array;
+export type TensorArray = Float32Array | Int32Array;
 export type Scalar = number;
 
 export class Tensor {
   readonly shape: readonly number[];
   readonly dtype: TensorDType;
   /** The elements, row-major. Ops never mutate an input's data; optimizers mutate parameters'. */
-  data: TensorData;
+  data: TensorArray;
   requiresGrad: boolean;
   /** Accumulated gradient of a leaf (same shape, f32); null until a backward reaches it. */
   grad: Tensor | null = null;
   /** The op that produced this tensor, while the tape is alive. */
   node: GradNode | null = null;
 
-  constructor(data: TensorData, shape: Shape, opts: { requiresGrad?: boolean } = {}) {
+  constructor(data: TensorArray, shape: Shape, opts: { requiresGrad?: boolean } = {}) {
     if (data.length !== numel(shape)) {
       throw new ShapeError(`Tensor: ${data.length} elements do not fill shape ${shapeStr(shape)} (${numel(shape)} elements)`);
     }

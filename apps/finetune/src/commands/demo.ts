@@ -37,6 +37,9 @@ export const demoCommand: Command = {
     iters: { kind: 'int', min: 1, default: 150, help: 'training steps' },
     hidden: { kind: 'int', min: 8, default: 64, help: 'hidden size of the tiny model' },
     layers: { kind: 'int', min: 1, default: 2, help: 'decoder layers of the tiny model' },
+    'init-std': { kind: 'number', min: 0, exclusiveMin: true, default: 0.2, help: 'init std of the tiny model (see the note in --help)' },
+    lr: { kind: 'number', min: 0, exclusiveMin: true, default: 2e-2, help: 'peak learning rate' },
+    rank: { kind: 'int', min: 1, default: 16, help: 'LoRA rank' },
     json: { kind: 'boolean', help: 'print one JSON summary' },
   },
   async run(v, io) {
@@ -48,14 +51,14 @@ export const demoCommand: Command = {
     const dirs = { base: path.join(out, 'base'), data: path.join(out, 'data'), run: path.join(out, 'run'), merged: path.join(out, 'merged') };
     const t0 = performance.now();
     io.note(`1/5 init-tiny → ${dirs.base}`);
-    createTinyCheckpoint(dirs.base, { ...TINY_DEFAULTS, hidden: num(v, 'hidden'), layers: num(v, 'layers'), heads: 4, kvHeads: 2, intermediate: num(v, 'hidden') * 3 });
+    createTinyCheckpoint(dirs.base, { ...TINY_DEFAULTS, hidden: num(v, 'hidden'), layers: num(v, 'layers'), heads: 4, kvHeads: 2, intermediate: num(v, 'hidden') * 3, initStd: num(v, 'init-std') });
     fs.mkdirSync(dirs.data, { recursive: true });
     fs.writeFileSync(path.join(dirs.data, 'train.jsonl'), toJsonl(demoTrainRecords()));
     fs.writeFileSync(path.join(dirs.data, 'valid.jsonl'), toJsonl(demoValidRecords()));
     io.note(`2/5 train LoRA (${num(v, 'iters')} steps) → ${dirs.run}`);
     const before = sampleAnswers(dirs.base, undefined, 12);
     const o: TrainOptions = resolveTrainOptions(
-      withDefaults('train', { model: dirs.base, data: dirs.data, out: dirs.run, iters: num(v, 'iters'), rank: 16, alpha: 32, lr: 2e-2, warmup: 10, 'batch-size': 8, 'mask-prompt': true, 'eval-every': 25, 'save-every': 50, 'max-seq-len': 64 }, TRAIN_FLAGS),
+      withDefaults('train', { model: dirs.base, data: dirs.data, out: dirs.run, iters: num(v, 'iters'), rank: num(v, 'rank'), alpha: 2 * num(v, 'rank'), lr: num(v, 'lr'), warmup: 10, 'batch-size': 8, 'mask-prompt': true, 'eval-every': 25, 'save-every': 50, 'max-seq-len': 64 }, TRAIN_FLAGS),
     );
     const r = await runTrain(o, { ...io, note: (s) => io.note(`  ${s}`) });
     io.note(`3/5 merge → ${dirs.merged}`);

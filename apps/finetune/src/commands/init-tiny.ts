@@ -19,6 +19,7 @@ export const initTiny: Command = {
     'vocab-size': { kind: 'int', min: 1, default: TINY_DEFAULTS.vocabSize, help: 'embedding rows (≥ 151669 to fit the real tokenizer)' },
     seed: { kind: 'int', min: 0, default: 0, help: 'random seed' },
     dtype: { kind: 'string', choices: ['bf16', 'f16', 'f32'], default: 'bf16', help: 'storage dtype' },
+    'init-std': { kind: 'number', min: 0, exclusiveMin: true, default: 0.02, help: 'std of the normal init (HF initializer_range)' },
     json: { kind: 'boolean', help: 'print one JSON object' },
   },
   run(v, io) {
@@ -32,6 +33,7 @@ export const initTiny: Command = {
       vocabSize: num(v, 'vocab-size'),
       seed: num(v, 'seed'),
       dtype: str(v, 'dtype') as TinyOptions['dtype'],
+      initStd: num(v, 'init-std'),
     };
     if (v['head-dim'] !== undefined) o.headDim = num(v, 'head-dim');
     if ((o.headDim ?? o.hidden / o.heads) % 2 !== 0) throw usageError(`head dim ${o.headDim ?? o.hidden / o.heads} must be even (RoPE rotates pairs)`);

@@ -20,9 +20,11 @@ export interface TinyOptions {
   headDim?: number;
   seed: number;
   dtype: 'bf16' | 'f16' | 'f32';
+  /** Std of the normal init of every matrix (HF's initializer_range, 0.02). */
+  initStd: number;
 }
 
-export const TINY_DEFAULTS: TinyOptions = { arch: 'qwen2', hidden: 64, layers: 2, heads: 4, kvHeads: 2, intermediate: 176, vocabSize: 151936, seed: 0, dtype: 'bf16' };
+export const TINY_DEFAULTS: TinyOptions = { arch: 'qwen2', hidden: 64, layers: 2, heads: 4, kvHeads: 2, intermediate: 176, vocabSize: 151936, seed: 0, dtype: 'bf16', initStd: 0.02 };
 
 const TORCH_DTYPE = { bf16: 'bfloat16', f16: 'float16', f32: 'float32' } as const;
 
@@ -57,7 +59,7 @@ export function tinyConfigJson(o: TinyOptions): Record<string, unknown> {
     use_sliding_window: false,
     sliding_window: null,
     attention_dropout: 0.0,
-    initializer_range: 0.02,
+    initializer_range: o.initStd,
     bos_token_id: 151643,
     eos_token_id: 151645,
     torch_dtype: TORCH_DTYPE[o.dtype],
@@ -65,7 +67,7 @@ export function tinyConfigJson(o: TinyOptions): Record<string, unknown> {
 }
 
 /**
- * Writes config.json, model.safetensors (HF init: normal std 0.02, zero biases, unit norms),
+ * Writes config.json, model.safetensors (HF init: normal std initializer_range, zero biases, unit norms),
  * generation_config.json and the tokenizer files into `out` (new or empty), all or nothing.
  */
 export function createTinyCheckpoint(out: string, o: TinyOptions): { files: string[]; parameters: number } {
@@ -79,7 +81,7 @@ export function createTinyCheckpoint(out: string, o: TinyOptions): { files: stri
     const data = p.f32;
     if (name.endsWith('norm.weight')) data.fill(1);
     else if (name.endsWith('.bias')) data.fill(0);
-    else rng.fillNormal(data, 0, 0.02);
+    else rng.fillNormal(data, 0, o.initStd);
     return { name, dtype: o.dtype as DType, shape: [...p.shape], data: encodeF32(data, o.dtype) };
   });
   const files = buildDirAtomically(out, (dir) => {
