@@ -1,5 +1,7 @@
 // commands/merge.ts — `finetune merge`: W' = W + scale·B·A streamed into a new checkpoint, optionally verified.
-import { Tensor, noGrad } from '@tslora/core-tensor';
+import fs from 'node:fs';
+import path from 'node:path';
+import { CheckpointReader, type DType, Tensor, TsloraError, itemSize, noGrad, numel } from '@tslora/core-tensor';
 import { mergeCheckpoint } from '@tslora/lora';
 import type { Command } from '../cli/command.js';
 import { bool, str } from '../cli/command.js';
@@ -32,6 +34,31 @@ export function verifyMerge(modelDir: string, adapterDir: string, mergedDir: str
   return { maxAbsLogitDiff: diff, maxAbsLogit: mx, tokens: ids.length };
 }
 
+/** Bytes the merged checkpoint will take (tensor data in the output dtype, plus the side files). */
+export function mergedSize(modelDir: string, dtype: 'auto' | 'bf16' | 'f16' | 'f32'): number {
+  const r = CheckpointReader.open(modelDir);
+  let bytes = 0;
+  for (const { info } of r.tensors.values()) {
+    const out: DType = dtype === 'auto' || !['f32', 'f16', 'bf16'].includes(info.dtype) ? info.dtype : dtype;
+    bytes += numel(info.shape) * itemSize(out) + 1024; // + its header entry, generously
+  }
+  r.close();
+  for (const f of fs.readdirSync(modelDir)) if (!f.endsWith('.safetensors')) bytes += fs.statSync(path.join(modelDir, f)).size;
+  return bytes;
+}
+
+/** Refuses up front when the output filesystem cannot hold the merge (a failed write is cleaned too). */
+function checkFreeSpace(out: string, needed: number): void {
+  let dir = path.resolve(out);
+  while (!fs.existsSync(dir)) dir = path.dirname(dir);
+  const st = fs.statfsSync(dir);
+  const free = st.bavail * st.bsize;
+  if (free < needed) {
+    const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+    throw new TsloraError(`not enough disk space for the merge: it needs ${mib(needed)}, ${dir} has ${mib(free)} free`, { hint: 'free space or choose another --out', exitCode: 1 });
+  }
+}
+
 export const mergeCommand: Command = {
   name: 'merge',
   summary: "merge a PEFT adapter into the base weights (base dtype, same sharding), tensor by tensor",
@@ -46,6 +73,7 @@ export const mergeCommand: Command = {
   },
   run(v, io) {
     const dtype = str(v, 'dtype') as 'auto' | 'bf16' | 'f16' | 'f32';
+    checkFreeSpace(str(v, 'out'), mergedSize(str(v, 'model'), dtype));
     const summary = mergeCheckpoint({ modelDir: str(v, 'model'), adapterDir: str(v, 'adapter'), outDir: str(v, 'out'), dtype, force: bool(v, 'force') });
     let verify: VerifyResult | undefined;
     if (bool(v, 'verify')) {
