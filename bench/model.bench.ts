@@ -1,0 +1,280 @@
+// model.bench.ts — tokens/s and peak RSS of a LoRA training step, prefill and decode, tslora beside PyTorch (DESIGN §8).
+//
+// Run: `pnpm bench model` (or `node --import tsx bench/model.bench.ts [--quick] [--no-torch]`; BENCH_QUICK=1 is
+// --quick, which measures only the tiny and small shapes at seq 256; --wait-idle / BENCH_WAIT_IDLE=1 holds each child
+// until other processes leave the 2 cores alone). Every measurement — ours and each torch
+// variant — is its own child process, so peak RSS is per configuration, and they run one at a time. Writes the
+// table to stdout and to bench/results/model.md (+ model.json with the raw numbers); progress goes to stderr.
+import { execSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import {
+  type Failed,
+  type Measured,
+  runTorch,
+  runWorker,
+  sampleForeignLoad,
+  type TorchResult,
+  type TorchVariant,
+  torchUnavailable,
+  torchVersion,
+  waitIdle,
+} from './model-procs.js';
+import { decodeFlops, flopCount, SHAPES, type ShapeName } from './model-shapes.js';
+import type { WorkerJob, WorkerResult } from './model-worker.js';
+
+const argv = process.argv.slice(2);
+/** Bench settings may come from the environment too, since `pnpm bench model` passes no flags through. */
+const fromEnv = (name: string): string | undefined => process.env[name];
+const QUICK = argv.includes('--quick') || fromEnv('BENCH_QUICK') === '1';
+const NO_TORCH = argv.includes('--no-torch');
+/** Before each child, wait (up to BENCH_WAIT_MAX seconds, default 600) for other processes to go quiet. */
+const WAIT_IDLE = argv.includes('--wait-idle') || fromEnv('BENCH_WAIT_IDLE') === '1';
+const WAIT_MAX_S = Number(fromEnv('BENCH_WAIT_MAX') ?? 600);
+const VARIANTS: TorchVariant[] = ['skx-omp', 'tuned'];
+/** A row whose runs shared the machine with more than this many foreign cores is flagged. */
+const LOAD_FLAG = 0.15;
+
+/** The protocol of torch_qwen2_lora.py: r=16, alpha=32, 2 warm-up steps, median of 5 timed ones. */
+const BASE: Omit<WorkerJob, 'mode' | 'shape' | 'seq'> = {
+  warmup: 2,
+  steps: 5,
+  newTokens: 32,
+  r: 16,
+  alpha: 32,
+  seed: 0,
+};
+
+function jobs(): WorkerJob[] {
+  const j = (mode: WorkerJob['mode'], shape: ShapeName, seq: number): WorkerJob => ({ ...BASE, mode, shape, seq });
+  if (QUICK)
+    return [j('train', 'tiny', 256), j('train', 'small', 256), j('infer', 'small', 256), j('decode', 'small', 128)];
+  const train = (['tiny', 'small', '0.5b'] as const).flatMap((s) => [j('train', s, 256), j('train', s, 512)]);
+  return [
+    ...train,
+    j('infer', 'small', 512),
+    j('infer', '0.5b', 512),
+    j('decode', 'small', 128),
+    j('decode', '0.5b', 128),
+  ];
+}
+
+interface Row {
+  job: WorkerJob;
+  ours: Measured<WorkerResult> | Failed;
+  torch: Partial<Record<TorchVariant, Measured<TorchResult> | Failed>>;
+}
+
+const log = (msg: string): void => {
+  process.stderr.write(`[model.bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+};
+
+function label(job: WorkerJob): string {
+  return job.mode === 'decode' ? `decode ${job.newTokens} after ${job.seq}` : `${job.mode} seq ${job.seq}`;
+}
+
+function flops(job: WorkerJob): number {
+  const s = SHAPES[job.shape];
+  if (job.mode === 'decode') return decodeFlops(s, job.seq, job.newTokens, job.r);
+  return flopCount(s, 1, job.seq, job.r, job.mode === 'train');
+}
+
+/** Seconds of work the FLOP count refers to: one step, or the whole timed decode span. */
+function seconds(job: WorkerJob, tokensPerS: number): number {
+  return job.mode === 'decode' ? job.newTokens / tokensPerS : job.seq / tokensPerS;
+}
+
+/** Runs the ort GEMM ceiling measurement in a child; GFLOPS of the plain and the transB product. */
+function gemmCeiling(): { plain: number; transB: number } | undefined {
+  quiet();
+  const r = runWorker({ ...BASE, mode: 'gemm', shape: '0.5b', seq: 512 });
+  if (!r.ok) {
+    log(`GEMM ceiling failed: ${r.error}`);
+    return undefined;
+  }
+  log(
+    `ort GEMM (512x896)@(896x4864): ${r.value.gemmGflops?.toFixed(1)} GFLOPS, transB ${r.value.gemmTransBGflops?.toFixed(1)} (other load ${r.foreignCores.toFixed(2)} cores)`,
+  );
+  return { plain: r.value.gemmGflops ?? 0, transB: r.value.gemmTransBGflops ?? 0 };
+}
+
+/** With --wait-idle: holds the next child until the machine is quiet (or the wait limit passes). */
+function quiet(): void {
+  if (!WAIT_IDLE) return;
+  const load = waitIdle(LOAD_FLAG, WAIT_MAX_S, (l) => log(`  waiting: other processes use ${l.toFixed(2)} cores`));
+  if (load > LOAD_FLAG) log(`  still ${load.toFixed(2)} foreign cores after ${WAIT_MAX_S} s; measuring anyway`);
+}
+
+function runRow(job: WorkerJob, torchOk: boolean): Row {
+  log(`${job.shape} ${label(job)}: tslora`);
+  quiet();
+  const ours = runWorker(job);
+  log(
+    ours.ok
+      ? `  tslora ${ours.value.tokensPerS.toFixed(1)} tok/s, peak ${ours.value.peakRssMiB.toFixed(0)} MiB`
+      : `  tslora FAILED: ${ours.error}`,
+  );
+  const torch: Row['torch'] = {};
+  if (torchOk) {
+    for (const v of VARIANTS) {
+      log(`${job.shape} ${label(job)}: torch ${v}`);
+      quiet();
+      const t = runTorch(job, v);
+      torch[v] = t;
+      log(
+        t.ok
+          ? `  torch ${v} ${t.value.tokens_per_s} tok/s, peak ${t.value.peak_rss_mib} MiB`
+          : `  torch ${v} FAILED: ${t.error}`,
+      );
+    }
+  }
+  return { job, ours, torch };
+}
+
+const fmt = (x: number, d = 1): string => x.toFixed(d);
+const gib = (mib: number): string => (mib >= 1024 ? `${fmt(mib / 1024, 2)} GiB` : `${fmt(mib, 0)} MiB`);
+
+function cells(row: Row, ceiling: number | undefined): string[] {
+  const { job, ours } = row;
+  const tok = ours.ok ? ours.value.tokensPerS : Number.NaN;
+  const t = (v: TorchVariant): number => {
+    const m = row.torch[v];
+    return m?.ok ? m.value.tokens_per_s : Number.NaN;
+  };
+  const ratio = (v: TorchVariant): string => (Number.isFinite(tok / t(v)) ? `${fmt(tok / t(v), 2)}×` : '—');
+  const tokCell = (x: number, m: { ok: boolean } | undefined): string =>
+    m && !m.ok ? 'failed' : Number.isFinite(x) ? fmt(x) : '—';
+  const gflops = ours.ok ? flops(job) / seconds(job, tok) / 1e9 : Number.NaN;
+  const skx = row.torch['skx-omp'];
+  const load = Math.max(ours.foreignCores, ...VARIANTS.map((v) => row.torch[v]?.foreignCores ?? 0));
+  return [
+    job.shape,
+    job.mode === 'decode' ? `${job.seq}+${job.newTokens}` : String(job.seq),
+    job.mode === 'infer' ? 'prefill' : job.mode,
+    tokCell(tok, ours),
+    tokCell(t('skx-omp'), skx),
+    tokCell(t('tuned'), row.torch.tuned),
+    ratio('skx-omp'),
+    ratio('tuned'),
+    ours.ok ? gib(ours.value.peakRssMiB) : '—',
+    skx?.ok ? gib(skx.value.peak_rss_mib) : '—',
+    Number.isFinite(gflops) ? fmt(gflops) : '—',
+    Number.isFinite(gflops) && ceiling ? `${fmt((100 * gflops) / ceiling, 0)} %` : '—',
+    `${fmt(load, 2)}${load > LOAD_FLAG ? ' ⚠' : ''}`,
+  ];
+}
+
+const HEADER = [
+  'shape',
+  'seq',
+  'mode',
+  'tslora tok/s',
+  'torch skx-omp tok/s',
+  'torch tuned tok/s',
+  '× skx-omp',
+  '× tuned',
+  'tslora peak RSS',
+  'torch skx-omp peak RSS',
+  'tslora eff. GFLOPS',
+  'of GEMM ceiling',
+  'other load (cores)',
+];
+
+/** Sanity lines: both sides start from ln V on random weights; torch's own effective GFLOPS for context. */
+function checks(rows: Row[]): string[] {
+  const lines: string[] = [];
+  for (const r of rows) {
+    if (r.job.mode === 'decode') continue;
+    const ours = r.ours.ok ? r.ours.value.firstLoss : Number.NaN;
+    const skx = r.torch['skx-omp'];
+    const theirs = skx?.ok ? (skx.value.first_loss ?? Number.NaN) : Number.NaN;
+    const gf = skx?.ok ? ` · torch skx-omp ${skx.value.eff_gflops} GFLOPS` : '';
+    lines.push(
+      `- ${r.job.shape} ${label(r.job)}: first loss tslora ${fmt(ours, 4)}, torch ${fmt(theirs, 4)} (ln V = ${fmt(Math.log(SHAPES[r.job.shape].vocab), 4)})${gf}`,
+    );
+  }
+  for (const r of rows) {
+    const failures = [r.ours, ...Object.values(r.torch)].filter((m): m is Failed => !!m && !m.ok);
+    for (const f of failures) lines.push(`- FAILED ${r.job.shape} ${label(r.job)}: ${f.error}`);
+  }
+  return lines;
+}
+
+function gitDescribe(): string {
+  try {
+    const head = execSync('git rev-parse --short HEAD', { encoding: 'utf8' }).trim();
+    const dirty = execSync('git status --porcelain --untracked-files=no', { encoding: 'utf8' }).trim() !== '';
+    return `${head}${dirty ? ' + uncommitted changes' : ''}`;
+  } catch {
+    return 'unknown';
+  }
+}
+
+interface RunInfo {
+  started: Date;
+  minutes: number;
+  preLoad: number;
+  ceiling: { plain: number; transB: number } | undefined;
+  torchNote: string;
+}
+
+function report(rows: Row[], info: RunInfo): string {
+  const ceiling = info.ceiling ? Math.max(info.ceiling.plain, info.ceiling.transB) : undefined;
+  const table = [
+    `| ${HEADER.join(' | ')} |`,
+    `|${HEADER.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${cells(r, ceiling).join(' | ')} |`),
+  ];
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  return [
+    `## Model and training benchmark — ${info.started.toISOString().slice(0, 16).replace('T', ' ')} UTC${QUICK ? ' (--quick)' : ''}`,
+    '',
+    `${cpu}, ${availableParallelism()} threads; node ${process.version}; tslora ${gitDescribe()}; ${info.torchNote}.`,
+    `fp32, batch 1, LoRA r=16 alpha=32 dropout 0 on q,k,v,o,gate,up,down, AdamW; random weights (HF init), random ids;`,
+    `median of ${BASE.steps} steps after ${BASE.warmup} warm-up (decode: ${BASE.newTokens} tokens after a 128-token prompt, KV cache, greedy).`,
+    `GEMM ceiling: ort (512x896)@(896x4864) ${info.ceiling ? `${fmt(info.ceiling.plain)} GFLOPS plain, ${fmt(info.ceiling.transB)} transB (best of the runs before and after)` : 'not measured'}.`,
+    `Other load: cores used by other processes during the row's runs (max over its children), ${fmt(info.preLoad, 2)} before start; ⚠ above ${LOAD_FLAG}. Total ${fmt(info.minutes, 1)} min.`,
+    '',
+    ...table,
+    '',
+    ...checks(rows),
+    '',
+  ].join('\n');
+}
+
+function main(): void {
+  const started = new Date();
+  const preLoad = sampleForeignLoad(3);
+  log(
+    `other processes use ${preLoad.toFixed(2)} cores now (load average ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')})`,
+  );
+  if (preLoad > LOAD_FLAG) log('WARNING: the machine is not idle; timings will be low and rows are flagged ⚠');
+  const why = NO_TORCH ? 'torch columns skipped (--no-torch)' : torchUnavailable();
+  if (why) log(`note: ${why}; torch columns skipped`);
+  const torchNote = why
+    ? `torch columns skipped: ${why}`
+    : `torch ${torchVersion()} (Debian) with OpenBLAS 0.3.21 openmp, OPENBLAS_CORETYPE=SkylakeX, 2 threads; tuned = + MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736`;
+  const before = gemmCeiling();
+  const rows = jobs().map((job) => runRow(job, !why));
+  const after = gemmCeiling();
+  const both = [before, after].filter((x): x is { plain: number; transB: number } => !!x);
+  const ceiling = both.length
+    ? { plain: Math.max(...both.map((c) => c.plain)), transB: Math.max(...both.map((c) => c.transB)) }
+    : undefined;
+  const minutes = (Date.now() - started.getTime()) / 60000;
+  const md = report(rows, { started, minutes, preLoad, ceiling, torchNote });
+  const dir = fileURLToPath(new URL('results/', import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(`${dir}model${QUICK ? '-quick' : ''}.md`, md);
+  writeFileSync(
+    `${dir}model${QUICK ? '-quick' : ''}.json`,
+    `${JSON.stringify({ started, ceiling, preLoad, rows }, null, 1)}\n`,
+  );
+  process.stdout.write(`\n${md}`);
+  if (rows.some((r) => !r.ours.ok)) process.exitCode = 1;
+}
+
+main();
