@@ -5,7 +5,7 @@
 // `error: …` and `hint: …`, never a stack trace (set TSLORA_DEBUG=1 to see one).
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { TsloraError } from '@tslora/core-tensor';
+import { FileFormatError, TsloraError } from '@tslora/core-tensor';
 import { closest } from 'fastest-levenshtein';
 import type { Command, Io } from './cli/command.js';
 import { helpText, parseFlags, withDefaults } from './cli/flags.js';
@@ -35,10 +35,12 @@ function makeIo(json: boolean): Io {
   };
 }
 
-/** Turns any error into one or two lines on stderr and an exit code. */
-export function reportError(e: unknown): number {
+/** Turns any error into an `error:` and a `hint:` line on stderr and an exit code. */
+export function reportError(e: unknown, command?: string): number {
   if (e instanceof TsloraError) {
-    process.stderr.write(`error: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`);
+    // Every error gets a hint line; a file error without its own hint at least points at the file.
+    const hint = e.hint ?? (e instanceof FileFormatError ? `fix or replace ${e.file}` : `see finetune ${command ? `${command} ` : ''}--help`);
+    process.stderr.write(`error: ${e.message}\nhint: ${hint}\n`);
     if (process.env.TSLORA_DEBUG) process.stderr.write(`${e.stack}\n`);
     return e.exitCode;
   }
@@ -82,7 +84,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     const code = await command.run(values, makeIo(values.json === true));
     return typeof code === 'number' ? code : 0;
   } catch (e) {
-    return reportError(e);
+    return reportError(e, command.name);
   }
 }
 

@@ -85,6 +85,12 @@ export function parseFlags(command: string, argv: readonly string[], specs: Flag
       const hint = distance(given, best) <= Math.max(2, Math.floor(given.length / 3)) ? `did you mean --${best}? ` : '';
       throw usageError(`finetune ${command}: unknown flag ${m[1]}`, `${hint}see finetune ${command} --help`);
     }
+    // `--lr -1e-3`: parseArgs will not take a value that looks like a flag; say how to write it.
+    const ambiguous = /Option '(--[^']+)' argument is ambiguous/.exec(msg);
+    if (ambiguous) {
+      const flag = ambiguous[1] as string;
+      throw usageError(`finetune ${command}: the value after ${flag} starts with "-", so it reads as a flag`, `write ${flag}=VALUE (for example ${flag}=-1) to pass a value that starts with "-"`);
+    }
     throw usageError(`finetune ${command}: ${msg.split('\n')[0]}`, `see finetune ${command} --help`);
   }
   const out: FlagValues = {};

@@ -36,6 +36,7 @@ export const initTiny: Command = {
       initStd: num(v, 'init-std'),
     };
     if (v['head-dim'] !== undefined) o.headDim = num(v, 'head-dim');
+    if (o.headDim === undefined && o.hidden % o.heads !== 0) throw usageError(`--hidden ${o.hidden} must be a multiple of --heads ${o.heads}`, 'change one of them, or give --head-dim');
     if ((o.headDim ?? o.hidden / o.heads) % 2 !== 0) throw usageError(`head dim ${o.headDim ?? o.hidden / o.heads} must be even (RoPE rotates pairs)`);
     // The real tokenizer's highest id is 151668: a smaller embedding could not hold its ids.
     if (o.vocabSize < 151669) throw usageError(`--vocab-size ${o.vocabSize} is smaller than the Qwen tokenizer (ids up to 151668)`, 'use at least 151669; the default 151936 is what Qwen ships');

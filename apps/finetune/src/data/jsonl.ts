@@ -47,21 +47,31 @@ export function resolveDataPaths(data: string, valid?: string): { train: string;
   return { train: data, valid };
 }
 
-function firstInvalidUtf8(bytes: Uint8Array): number {
-  const dec = new TextDecoder('utf-8', { fatal: true });
-  // Binary search on the longest valid prefix (decoding is linear; this stays cheap for real files).
-  let lo = 0;
-  let hi = bytes.length;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    try {
-      dec.decode(bytes.subarray(0, mid), { stream: true });
-      lo = mid;
-    } catch {
-      hi = mid - 1;
+/**
+ * Offset of the first byte that starts an invalid UTF-8 sequence (RFC 3629: no overlongs, no
+ * surrogates, nothing above U+10FFFF). A linear scan: a streaming decoder accepts a prefix that
+ * ends inside a sequence, which would point past the bad byte.
+ */
+function firstInvalidUtf8(b: Uint8Array): number {
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i] as number;
+    if (c < 0x80) {
+      i++;
+      continue;
     }
+    const n = c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : 0;
+    if (n === 0) return i;
+    // The second byte's range is narrower after E0/ED/F0/F4 (overlongs, surrogates, > U+10FFFF).
+    const lo = c === 0xe0 ? 0xa0 : c === 0xf0 ? 0x90 : 0x80;
+    const hi = c === 0xed ? 0x9f : c === 0xf4 ? 0x8f : 0xbf;
+    for (let k = 1; k <= n; k++) {
+      const d = b[i + k];
+      if (d === undefined || d < (k === 1 ? lo : 0x80) || d > (k === 1 ? hi : 0xbf)) return i;
+    }
+    i += n + 1;
   }
-  return lo;
+  return b.length;
 }
 
 function lineOfOffset(bytes: Uint8Array, off: number): number {
