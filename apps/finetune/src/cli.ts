@@ -39,21 +39,31 @@ function makeIo(json: boolean): Io {
 export function reportError(e: unknown, command?: string): number {
   if (e instanceof TsloraError) {
     // Every error gets a hint line; a file error without its own hint at least points at the file.
-    const hint = e.hint ?? (e instanceof FileFormatError ? `fix or replace ${e.file}` : `see finetune ${command ? `${command} ` : ''}--help`);
+    const hint =
+      e.hint ??
+      (e instanceof FileFormatError
+        ? `fix or replace ${e.file}`
+        : `see finetune ${command ? `${command} ` : ''}--help`);
     process.stderr.write(`error: ${e.message}\nhint: ${hint}\n`);
     if (process.env.TSLORA_DEBUG) process.stderr.write(`${e.stack}\n`);
     return e.exitCode;
   }
   const err = e as NodeJS.ErrnoException;
   if (err?.code === 'ENOSPC') {
-    process.stderr.write(`error: no space left on device (${err.path ?? err.message}); nothing partial was kept\nhint: free disk space and run again\n`);
+    process.stderr.write(
+      `error: no space left on device (${err.path ?? err.message}); nothing partial was kept\nhint: free disk space and run again\n`,
+    );
     return 1;
   }
   if (err?.code === 'EACCES' || err?.code === 'EPERM' || err?.code === 'EROFS') {
-    process.stderr.write(`error: cannot write ${err.path ?? ''}: ${err.code}\nhint: choose a writable output directory\n`);
+    process.stderr.write(
+      `error: cannot write ${err.path ?? ''}: ${err.code}\nhint: choose a writable output directory\n`,
+    );
     return 1;
   }
-  process.stderr.write(`error: internal error: ${err?.message ?? String(e)}\nhint: this is a bug in tslora; rerun with TSLORA_DEBUG=1 and report the stack trace\n`);
+  process.stderr.write(
+    `error: internal error: ${err?.message ?? String(e)}\nhint: this is a bug in tslora; rerun with TSLORA_DEBUG=1 and report the stack trace\n`,
+  );
   if (process.env.TSLORA_DEBUG) process.stderr.write(`${err?.stack}\n`);
   return 1;
 }
@@ -71,7 +81,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const command: Command | undefined = COMMANDS.find((c) => c.name === name);
   if (!command) {
-    const best = closest(name, COMMANDS.map((c) => c.name));
+    const best = closest(
+      name,
+      COMMANDS.map((c) => c.name),
+    );
     process.stderr.write(`error: unknown command "${name}"\nhint: did you mean "${best}"? see finetune --help\n`);
     return 2;
   }

@@ -6,7 +6,10 @@ import { TsloraError } from '@tslora/core-tensor';
 /** Refuses an existing non-empty directory unless force (then it is replaced at the end, not before). */
 export function checkOutDir(out: string, force = false): void {
   if (fs.existsSync(out) && (!fs.statSync(out).isDirectory() || fs.readdirSync(out).length > 0) && !force) {
-    throw new TsloraError(`output directory ${out} exists and is not empty`, { hint: 'choose a new --out directory, or pass --force to replace it', exitCode: 2 });
+    throw new TsloraError(`output directory ${out} exists and is not empty`, {
+      hint: 'choose a new --out directory, or pass --force to replace it',
+      exitCode: 2,
+    });
   }
 }
 

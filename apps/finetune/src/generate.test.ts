@@ -1,5 +1,5 @@
 // generate.test.ts — KV-cached greedy decoding equals argmax over repeated full forwards.
-import { Random, Tensor, noGrad } from '@tslora/core-tensor';
+import { noGrad, Random, Tensor } from '@tslora/core-tensor';
 import { describe, expect, it } from 'vitest';
 import { readGolden } from '../test/golden.js';
 import { generate, sampleToken } from './generate.js';
@@ -24,7 +24,13 @@ describe.each(['tiny-qwen2', 'tiny-qwen3'] as const)('%s generation', (name) => 
   const { model } = loadModel(readGolden(name).dir);
   it('greedy with the KV cache equals argmax over repeated full forwards for 20 tokens', () => {
     const prompt = [7, 42, 99, 3, 250];
-    const cached = generate(model, prompt, { maxTokens: 20, temperature: 0, topP: 1, rng: new Random(0), eosTokenIds: [] });
+    const cached = generate(model, prompt, {
+      maxTokens: 20,
+      temperature: 0,
+      topP: 1,
+      rng: new Random(0),
+      eosTokenIds: [],
+    });
     expect(cached).toHaveLength(20);
     expect(cached).toEqual(argmaxFullForwards(model, prompt, 20));
   });
@@ -32,7 +38,13 @@ describe.each(['tiny-qwen2', 'tiny-qwen3'] as const)('%s generation', (name) => 
   it('stops at an eos id', () => {
     const prompt = [7, 42, 99, 3, 250];
     const full = argmaxFullForwards(model, prompt, 6);
-    const out = generate(model, prompt, { maxTokens: 20, temperature: 0, topP: 1, rng: new Random(0), eosTokenIds: [full[3] as number] });
+    const out = generate(model, prompt, {
+      maxTokens: 20,
+      temperature: 0,
+      topP: 1,
+      rng: new Random(0),
+      eosTokenIds: [full[3] as number],
+    });
     expect(out).toEqual(full.slice(0, full.indexOf(full[3] as number) + 1));
   });
 });

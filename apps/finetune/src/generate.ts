@@ -1,6 +1,6 @@
 // generate.ts — KV-cached decoding: greedy at temperature 0, else temperature + top-p (nucleus) sampling.
 import { KVCache } from '@tslora/attention';
-import { type Random, Tensor, noGrad } from '@tslora/core-tensor';
+import { noGrad, type Random, Tensor } from '@tslora/core-tensor';
 import type { QwenForCausalLM } from './model/qwen.js';
 
 export interface GenerateOptions {

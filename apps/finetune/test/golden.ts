@@ -7,6 +7,7 @@ export const FIXTURES = path.join(import.meta.dirname, 'fixtures');
 
 export interface Golden {
   dir: string;
+  // biome-ignore lint/suspicious/noExplicitAny: the golden JSON is free-form and read only by tests
   json: Record<string, any>;
   f32(name: string): Float32Array;
   int(name: string, shape?: number[]): Tensor;

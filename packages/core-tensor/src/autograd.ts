@@ -96,7 +96,9 @@ function accumulate(pending: Map<Tensor, Pending>, t: Tensor, g: Float32Array): 
 export function backward(root: Tensor, grad?: Float32Array): void {
   if (!root.requiresGrad) throw new Error('backward: the tensor does not require grad (nothing to differentiate)');
   if (!grad && root.size !== 1) {
-    throw new Error(`backward: output has shape [${root.shape.join(', ')}]; pass its gradient or reduce it to a scalar`);
+    throw new Error(
+      `backward: output has shape [${root.shape.join(', ')}]; pass its gradient or reduce it to a scalar`,
+    );
   }
   const order = topoOrder(root);
   const pending = new Map<Tensor, Pending>();

@@ -2,7 +2,7 @@
 //
 // Compute dtypes are f32 (activations, weights, gradients) and i32 (token ids, masks, labels).
 // Storage dtypes (bf16, f16, i64, …) exist only in files: io/ decodes them to these on load.
-import { backward as runBackward, type GradNode } from './autograd.js';
+import { type GradNode, backward as runBackward } from './autograd.js';
 import { ShapeError, TsloraError } from './errors.js';
 import * as ops from './ops/index.js';
 import type { Random } from './random.js';
@@ -25,7 +25,9 @@ export class Tensor {
 
   constructor(data: TensorArray, shape: Shape, opts: { requiresGrad?: boolean } = {}) {
     if (data.length !== numel(shape)) {
-      throw new ShapeError(`Tensor: ${data.length} elements do not fill shape ${shapeStr(shape)} (${numel(shape)} elements)`);
+      throw new ShapeError(
+        `Tensor: ${data.length} elements do not fill shape ${shapeStr(shape)} (${numel(shape)} elements)`,
+      );
     }
     this.data = data;
     this.shape = [...shape];

@@ -37,7 +37,11 @@ export function compareClose(actual: ArrayLike<number>, expected: ArrayLike<numb
 }
 
 /** Throws with a max-diff report unless actual ≈ expected elementwise (NaN equals NaN). */
-export function expectClose(actual: ArrayLike<number> | Tensor, expected: ArrayLike<number> | Tensor, opts: CloseOptions = {}): void {
+export function expectClose(
+  actual: ArrayLike<number> | Tensor,
+  expected: ArrayLike<number> | Tensor,
+  opts: CloseOptions = {},
+): void {
   const a = actual instanceof Tensor ? actual.data : actual;
   const e = expected instanceof Tensor ? expected.data : expected;
   const r = compareClose(a, e, opts);
@@ -88,6 +92,10 @@ export function gradcheck(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], opts
       X[i] = orig;
       numeric[i] = (lp - lm) / (2 * eps);
     }
-    expectClose(analytic, numeric, { atol: opts.atol ?? 1e-2, rtol: opts.rtol ?? 1e-2, label: `gradcheck input ${idx}` });
+    expectClose(analytic, numeric, {
+      atol: opts.atol ?? 1e-2,
+      rtol: opts.rtol ?? 1e-2,
+      label: `gradcheck input ${idx}`,
+    });
   });
 }

@@ -14,7 +14,7 @@ export interface Command {
   summary: string;
   flags: FlagSpecs;
   /** Resolves to an exit code other than 0 when the command ended early on purpose (130: interrupted). */
-  run(values: FlagValues, io: Io): Promise<void | number> | void | number;
+  run(values: FlagValues, io: Io): unknown;
 }
 
 /** Typed accessors for parsed flag values (they were validated against the spec already). */

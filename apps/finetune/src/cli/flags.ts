@@ -36,7 +36,8 @@ function convert(name: string, s: FlagSpec, raw: string | boolean): string | num
   if (s.kind === 'boolean') return raw === true || raw === 'true';
   if (typeof raw !== 'string') throw usageError(`--${name} needs a value`);
   if (s.kind === 'string') {
-    if (s.choices && !s.choices.includes(raw)) throw usageError(`--${name} must be one of ${s.choices.join(', ')}, got "${raw}"`);
+    if (s.choices && !s.choices.includes(raw))
+      throw usageError(`--${name} must be one of ${s.choices.join(', ')}, got "${raw}"`);
     return raw;
   }
   const v = Number(raw);
@@ -49,15 +50,20 @@ function convert(name: string, s: FlagSpec, raw: string | boolean): string | num
 /** Range and choice checks for a value from any source (flag, config file or default). */
 export function checkValue(name: string, s: FlagSpec, v: unknown, source = `--${name}`): void {
   if (v === undefined) return;
-  if (s.kind === 'boolean' ? typeof v !== 'boolean' : s.kind === 'string' ? typeof v !== 'string' : typeof v !== 'number') {
-    throw usageError(`${source} must be ${s.kind === 'boolean' ? 'true or false' : s.kind === 'string' ? 'a string' : 'a number'}, got ${JSON.stringify(v)}`);
+  if (
+    s.kind === 'boolean' ? typeof v !== 'boolean' : s.kind === 'string' ? typeof v !== 'string' : typeof v !== 'number'
+  ) {
+    throw usageError(
+      `${source} must be ${s.kind === 'boolean' ? 'true or false' : s.kind === 'string' ? 'a string' : 'a number'}, got ${JSON.stringify(v)}`,
+    );
   }
   if (typeof v === 'number') {
     const bad =
       (s.kind === 'int' && !Number.isInteger(v)) ||
       (s.min !== undefined && (s.exclusiveMin ? v <= s.min : v < s.min)) ||
       (s.max !== undefined && (s.exclusiveMax ? v >= s.max : v > s.max));
-    if (bad) throw usageError(`${source} must be ${s.kind === 'int' ? 'an integer ' : ''}${describeRange(s)}, got ${v}`);
+    if (bad)
+      throw usageError(`${source} must be ${s.kind === 'int' ? 'an integer ' : ''}${describeRange(s)}, got ${v}`);
   }
   if (typeof v === 'string' && s.choices && !s.choices.includes(v)) {
     throw usageError(`${source} must be one of ${s.choices.join(', ')}, got "${v}"`);
@@ -74,7 +80,13 @@ export function parseFlags(command: string, argv: readonly string[], specs: Flag
   for (const [name, s] of Object.entries(specs)) options[name] = { type: s.kind === 'boolean' ? 'boolean' : 'string' };
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false, allowNegative: true } as Parameters<typeof parseArgs>[0]);
+    parsed = parseArgs({
+      args: [...argv],
+      options,
+      strict: true,
+      allowPositionals: false,
+      allowNegative: true,
+    } as Parameters<typeof parseArgs>[0]);
   } catch (e) {
     const msg = (e as Error).message;
     const m = /Unknown option '(-{1,2}[^']+)'/.exec(msg);
@@ -89,7 +101,10 @@ export function parseFlags(command: string, argv: readonly string[], specs: Flag
     const ambiguous = /Option '(--[^']+)' argument is ambiguous/.exec(msg);
     if (ambiguous) {
       const flag = ambiguous[1] as string;
-      throw usageError(`finetune ${command}: the value after ${flag} starts with "-", so it reads as a flag`, `write ${flag}=VALUE (for example ${flag}=-1) to pass a value that starts with "-"`);
+      throw usageError(
+        `finetune ${command}: the value after ${flag} starts with "-", so it reads as a flag`,
+        `write ${flag}=VALUE (for example ${flag}=-1) to pass a value that starts with "-"`,
+      );
     }
     throw usageError(`finetune ${command}: ${msg.split('\n')[0]}`, `see finetune ${command} --help`);
   }
@@ -108,7 +123,8 @@ export function withDefaults(command: string, values: FlagValues, specs: FlagSpe
   const out: FlagValues = { ...values };
   for (const [name, s] of Object.entries(specs)) {
     if (out[name] === undefined && s.default !== undefined) out[name] = s.default;
-    if (out[name] === undefined && s.required) throw usageError(`finetune ${command}: --${name} is required`, `see finetune ${command} --help`);
+    if (out[name] === undefined && s.required)
+      throw usageError(`finetune ${command}: --${name} is required`, `see finetune ${command} --help`);
   }
   return out;
 }
@@ -116,10 +132,24 @@ export function withDefaults(command: string, values: FlagValues, specs: FlagSpe
 /** The `--help` text of one command: one line per flag with its default. */
 export function helpText(command: string, summary: string, specs: FlagSpecs): string {
   const rows = Object.entries(specs).map(([name, s]) => {
-    const arg = s.kind === 'boolean' ? `--${name}` : `--${name} ${s.choices ? s.choices.join('|') : s.kind === 'string' ? 'VALUE' : 'N'}`;
-    const def = s.required ? ' (required)' : s.default !== undefined && s.default !== false ? ` (default: ${s.default})` : '';
+    const arg =
+      s.kind === 'boolean'
+        ? `--${name}`
+        : `--${name} ${s.choices ? s.choices.join('|') : s.kind === 'string' ? 'VALUE' : 'N'}`;
+    const def = s.required
+      ? ' (required)'
+      : s.default !== undefined && s.default !== false
+        ? ` (default: ${s.default})`
+        : '';
     return [arg, `${s.help}${def}`] as const;
   });
   const w = Math.max(...rows.map(([a]) => a.length));
-  return [`usage: finetune ${command} [flags]`, '', summary, '', 'flags:', ...rows.map(([a, h]) => `  ${a.padEnd(w)}  ${h}`)].join('\n');
+  return [
+    `usage: finetune ${command} [flags]`,
+    '',
+    summary,
+    '',
+    'flags:',
+    ...rows.map(([a, h]) => `  ${a.padEnd(w)}  ${h}`),
+  ].join('\n');
 }

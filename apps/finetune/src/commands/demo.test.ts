@@ -12,6 +12,7 @@ import { demoCommand } from './demo.js';
 const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'demo-')), 'demo');
 const lines: string[] = [];
 const io: Io = { json: true, out: (s) => lines.push(s), note: () => {} };
+// biome-ignore lint/suspicious/noExplicitAny: the demo summary is JSON read back by the test
 let summary: Record<string, any>;
 
 beforeAll(async () => {
@@ -22,7 +23,18 @@ beforeAll(async () => {
 describe('demo (reduced size)', () => {
   it('trains: the loss falls and every artefact is written', () => {
     expect(summary.final_loss).toBeLessThan(summary.first_loss);
-    for (const f of ['base/model.safetensors', 'run/adapter_model.safetensors', 'run/adapter_config.json', 'run/metrics.jsonl', 'run/loss.svg', 'run/report.html', 'merged/model.safetensors', 'merged/config.json', 'merged/tokenizer.json', 'demo.json']) {
+    for (const f of [
+      'base/model.safetensors',
+      'run/adapter_model.safetensors',
+      'run/adapter_config.json',
+      'run/metrics.jsonl',
+      'run/loss.svg',
+      'run/report.html',
+      'merged/model.safetensors',
+      'merged/config.json',
+      'merged/tokenizer.json',
+      'demo.json',
+    ]) {
       expect(fs.existsSync(path.join(out, f)), f).toBe(true);
     }
   });
@@ -43,7 +55,11 @@ describe('demo (reduced size)', () => {
     expect(XMLValidator.validate(svg)).toBe(true);
     const doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '' }).parse(svg);
     expect(doc.svg.xmlns).toBe('http://www.w3.org/2000/svg');
-    const steps = fs.readFileSync(path.join(out, 'run', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const steps = fs
+      .readFileSync(path.join(out, 'run', 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(steps).toHaveLength(12);
     const points = svg.match(/class="train-point"/g) ?? [];
     expect(points).toHaveLength(steps.length);
@@ -54,7 +70,9 @@ describe('demo (reduced size)', () => {
   it('report.html contains the chart, the final metrics and every logged step', () => {
     const root = parse(fs.readFileSync(path.join(out, 'run', 'report.html'), 'utf8'));
     expect(root.querySelector('#loss-chart svg')).not.toBeNull();
-    const final = Object.fromEntries(root.querySelectorAll('#final tr').map((tr) => [tr.querySelector('th')?.text, tr.querySelector('td')?.text]));
+    const final = Object.fromEntries(
+      root.querySelectorAll('#final tr').map((tr) => [tr.querySelector('th')?.text, tr.querySelector('td')?.text]),
+    );
     expect(Number(final.final_loss)).toBeCloseTo(summary.final_loss, 4);
     expect(root.querySelectorAll('#metrics tbody tr')).toHaveLength(12);
     expect(root.querySelectorAll('.sample').length).toBe(3);

@@ -7,24 +7,38 @@ import path from 'node:path';
 import { Random, TsloraError } from '@tslora/core-tensor';
 import type { Command } from '../cli/command.js';
 import { num, str } from '../cli/command.js';
+import { withDefaults } from '../cli/flags.js';
 import { demoTrainRecords, demoValidRecords, toJsonl } from '../demo/dataset.js';
 import { generate } from '../generate.js';
 import { createTinyCheckpoint, TINY_DEFAULTS } from '../model/init.js';
 import { writeReports } from '../report/write.js';
 import { openSession } from '../session.js';
 import { TRAIN_FLAGS, type TrainOptions } from '../train/options.js';
-import { withDefaults } from '../cli/flags.js';
 import { mergeCommand, verifyMerge } from './merge.js';
-import { resolveTrainOptions } from './train-options.js';
 import { runTrain } from './train.js';
+import { resolveTrainOptions } from './train-options.js';
 
-const SAMPLE_PROMPTS = ['What is the capital of France?', 'What is the capital of Japan?', 'What is the capital of Kenya?'];
+const SAMPLE_PROMPTS = [
+  'What is the capital of France?',
+  'What is the capital of Japan?',
+  'What is the capital of Kenya?',
+];
 
-function sampleAnswers(modelDir: string, adapterDir: string | undefined, maxTokens: number): { prompt: string; output: string }[] {
+function sampleAnswers(
+  modelDir: string,
+  adapterDir: string | undefined,
+  maxTokens: number,
+): { prompt: string; output: string }[] {
   const s = openSession(modelDir, adapterDir);
   return SAMPLE_PROMPTS.map((prompt) => {
     const ids = s.tokenizer.applyChatTemplateIds([{ role: 'user', content: prompt }], { addGenerationPrompt: true });
-    const out = generate(s.model, ids, { maxTokens, temperature: 0, topP: 1, rng: new Random(0), eosTokenIds: [...s.tokenizer.eosTokenIds, ...s.config.eosTokenId] });
+    const out = generate(s.model, ids, {
+      maxTokens,
+      temperature: 0,
+      topP: 1,
+      rng: new Random(0),
+      eosTokenIds: [...s.tokenizer.eosTokenIds, ...s.config.eosTokenId],
+    });
     return { prompt, output: s.tokenizer.decode(out, { skipSpecialTokens: true }) };
   });
 }
@@ -37,7 +51,13 @@ export const demoCommand: Command = {
     iters: { kind: 'int', min: 1, default: 150, help: 'training steps' },
     hidden: { kind: 'int', min: 8, default: 64, help: 'hidden size of the tiny model' },
     layers: { kind: 'int', min: 1, default: 2, help: 'decoder layers of the tiny model' },
-    'init-std': { kind: 'number', min: 0, exclusiveMin: true, default: 0.2, help: 'init std of the tiny model (see the note in --help)' },
+    'init-std': {
+      kind: 'number',
+      min: 0,
+      exclusiveMin: true,
+      default: 0.2,
+      help: 'init std of the tiny model (see the note in --help)',
+    },
     lr: { kind: 'number', min: 0, exclusiveMin: true, default: 2e-2, help: 'peak learning rate' },
     rank: { kind: 'int', min: 1, default: 16, help: 'LoRA rank' },
     json: { kind: 'boolean', help: 'print one JSON summary' },
@@ -45,27 +65,66 @@ export const demoCommand: Command = {
   async run(v, io) {
     const out = path.resolve(str(v, 'out'));
     if (fs.existsSync(out) && fs.readdirSync(out).length > 0 && !fs.existsSync(path.join(out, 'demo.json'))) {
-      throw new TsloraError(`${out} exists, is not empty and is not an earlier demo`, { hint: 'pass --out a new directory', exitCode: 2 });
+      throw new TsloraError(`${out} exists, is not empty and is not an earlier demo`, {
+        hint: 'pass --out a new directory',
+        exitCode: 2,
+      });
     }
     fs.rmSync(out, { recursive: true, force: true });
-    const dirs = { base: path.join(out, 'base'), data: path.join(out, 'data'), run: path.join(out, 'run'), merged: path.join(out, 'merged') };
+    const dirs = {
+      base: path.join(out, 'base'),
+      data: path.join(out, 'data'),
+      run: path.join(out, 'run'),
+      merged: path.join(out, 'merged'),
+    };
     const t0 = performance.now();
     io.note(`1/5 init-tiny → ${dirs.base}`);
-    createTinyCheckpoint(dirs.base, { ...TINY_DEFAULTS, hidden: num(v, 'hidden'), layers: num(v, 'layers'), heads: 4, kvHeads: 2, intermediate: num(v, 'hidden') * 3, initStd: num(v, 'init-std') });
+    createTinyCheckpoint(dirs.base, {
+      ...TINY_DEFAULTS,
+      hidden: num(v, 'hidden'),
+      layers: num(v, 'layers'),
+      heads: 4,
+      kvHeads: 2,
+      intermediate: num(v, 'hidden') * 3,
+      initStd: num(v, 'init-std'),
+    });
     fs.mkdirSync(dirs.data, { recursive: true });
     fs.writeFileSync(path.join(dirs.data, 'train.jsonl'), toJsonl(demoTrainRecords()));
     fs.writeFileSync(path.join(dirs.data, 'valid.jsonl'), toJsonl(demoValidRecords()));
     io.note(`2/5 train LoRA (${num(v, 'iters')} steps) → ${dirs.run}`);
     const before = sampleAnswers(dirs.base, undefined, 12);
     const o: TrainOptions = resolveTrainOptions(
-      withDefaults('train', { model: dirs.base, data: dirs.data, out: dirs.run, iters: num(v, 'iters'), rank: num(v, 'rank'), alpha: 2 * num(v, 'rank'), lr: num(v, 'lr'), warmup: 10, 'batch-size': 8, 'mask-prompt': true, 'eval-every': 25, 'save-every': 50, 'max-seq-len': 64 }, TRAIN_FLAGS),
+      withDefaults(
+        'train',
+        {
+          model: dirs.base,
+          data: dirs.data,
+          out: dirs.run,
+          iters: num(v, 'iters'),
+          rank: num(v, 'rank'),
+          alpha: 2 * num(v, 'rank'),
+          lr: num(v, 'lr'),
+          warmup: 10,
+          'batch-size': 8,
+          'mask-prompt': true,
+          'eval-every': 25,
+          'save-every': 50,
+          'max-seq-len': 64,
+        },
+        TRAIN_FLAGS,
+      ),
     );
     const r = await runTrain(o, { ...io, note: (s) => io.note(`  ${s}`) });
     io.note(`3/5 merge → ${dirs.merged}`);
-    await mergeCommand.run({ model: dirs.base, adapter: dirs.run, out: dirs.merged, dtype: 'auto', json: false }, { ...io, out: (s) => io.note(`  ${s}`) });
+    await mergeCommand.run(
+      { model: dirs.base, adapter: dirs.run, out: dirs.merged, dtype: 'auto', json: false },
+      { ...io, out: (s) => io.note(`  ${s}`) },
+    );
     io.note('4/5 verify merged logits == base+adapter logits');
     const verify = verifyMerge(dirs.base, dirs.run, dirs.merged);
-    io.note(`  max |Δlogit| ${verify.maxAbsLogitDiff.toExponential(2)} (bf16 rounding of the merged weights; max |logit| ${verify.maxAbsLogit.toFixed(2)})`);
+    io.note(
+      `  max |Δlogit| ${verify.maxAbsLogitDiff.toExponential(2)} (bf16 rounding of the merged weights; max |logit| ${verify.maxAbsLogit.toFixed(2)})`,
+    );
     io.note('5/5 generate');
     const after = sampleAnswers(dirs.base, dirs.run, 12);
     const first = r.metrics[0]?.loss ?? Number.NaN;
@@ -75,17 +134,39 @@ export const demoCommand: Command = {
       data: { train_samples: demoTrainRecords().length, valid_samples: demoValidRecords().length },
       trainable: `${r.trainable.toLocaleString('en-US')} trainable parameters`,
       metrics: r.metrics,
-      final: { first_loss: first, final_loss: r.finalLoss, val_loss: r.valLoss, merge_max_abs_logit_diff: verify.maxAbsLogitDiff },
+      final: {
+        first_loss: first,
+        final_loss: r.finalLoss,
+        val_loss: r.valLoss,
+        merge_max_abs_logit_diff: verify.maxAbsLogitDiff,
+      },
       samples: after,
     });
-    const summary = { out, ...dirs, first_loss: first, final_loss: r.finalLoss, val_loss: r.valLoss, verify, before, after, seconds: (performance.now() - t0) / 1000 };
+    const summary = {
+      out,
+      ...dirs,
+      first_loss: first,
+      final_loss: r.finalLoss,
+      val_loss: r.valLoss,
+      verify,
+      before,
+      after,
+      seconds: (performance.now() - t0) / 1000,
+    };
     fs.writeFileSync(path.join(out, 'demo.json'), `${JSON.stringify(summary, null, 2)}\n`);
     if (verify.maxAbsLogitDiff > 0.05 * Math.max(1, verify.maxAbsLogit)) {
       throw new TsloraError(`merged logits differ from base+adapter by ${verify.maxAbsLogitDiff}`, { exitCode: 1 });
     }
     if (io.json) return void io.out(JSON.stringify(summary));
-    io.out(`\nloss ${first.toFixed(3)} → ${r.finalLoss.toFixed(3)}${r.valLoss === undefined ? '' : ` (validation ${r.valLoss.toFixed(3)})`} in ${r.steps} steps`);
-    for (let i = 0; i < after.length; i++) io.out(`  ${after[i]?.prompt}\n    before: ${JSON.stringify(before[i]?.output)}\n    after:  ${JSON.stringify(after[i]?.output)}`);
-    io.out(`\nwrote ${out}:\n  base/    tiny random Qwen2 checkpoint (bf16, real Qwen tokenizer)\n  data/    the bundled train/valid JSONL\n  run/     adapter_config.json, adapter_model.safetensors, checkpoints/, metrics.jsonl, loss.svg, report.html\n  merged/  merged checkpoint (bf16), loadable by transformers as is\n  demo.json  this summary\n(${summary.seconds.toFixed(0)} s)`);
+    io.out(
+      `\nloss ${first.toFixed(3)} → ${r.finalLoss.toFixed(3)}${r.valLoss === undefined ? '' : ` (validation ${r.valLoss.toFixed(3)})`} in ${r.steps} steps`,
+    );
+    for (let i = 0; i < after.length; i++)
+      io.out(
+        `  ${after[i]?.prompt}\n    before: ${JSON.stringify(before[i]?.output)}\n    after:  ${JSON.stringify(after[i]?.output)}`,
+      );
+    io.out(
+      `\nwrote ${out}:\n  base/    tiny random Qwen2 checkpoint (bf16, real Qwen tokenizer)\n  data/    the bundled train/valid JSONL\n  run/     adapter_config.json, adapter_model.safetensors, checkpoints/, metrics.jsonl, loss.svg, report.html\n  merged/  merged checkpoint (bf16), loadable by transformers as is\n  demo.json  this summary\n(${summary.seconds.toFixed(0)} s)`,
+    );
   },
 };

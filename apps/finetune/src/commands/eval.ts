@@ -1,8 +1,8 @@
 // commands/eval.ts — `finetune eval`: mean loss per target token, perplexity and token count.
 import type { Command } from '../cli/command.js';
 import { bool, num, optStr, str } from '../cli/command.js';
-import { readJsonl } from '../data/jsonl.js';
 import { encodeRecords } from '../data/format.js';
+import { readJsonl } from '../data/jsonl.js';
 import { evaluate } from '../evaluate.js';
 import { initBackend, openSession } from '../session.js';
 
@@ -22,11 +22,20 @@ export const evalCommand: Command = {
     initBackend(io.note);
     const s = openSession(str(v, 'model'), optStr(v, 'adapter'));
     const file = str(v, 'data');
-    const { examples, truncated } = encodeRecords(file, readJsonl(file), s.tokenizer, { maxSeqLen: num(v, 'max-seq-len'), maskPrompt: bool(v, 'mask-prompt') });
-    if (truncated > 0) io.note(`note: ${truncated} of ${examples.length} samples were truncated to --max-seq-len ${num(v, 'max-seq-len')}`);
+    const { examples, truncated } = encodeRecords(file, readJsonl(file), s.tokenizer, {
+      maxSeqLen: num(v, 'max-seq-len'),
+      maskPrompt: bool(v, 'mask-prompt'),
+    });
+    if (truncated > 0)
+      io.note(
+        `note: ${truncated} of ${examples.length} samples were truncated to --max-seq-len ${num(v, 'max-seq-len')}`,
+      );
     const padId = s.tokenizer.padTokenId ?? s.tokenizer.eosTokenIds[0] ?? 0;
     const r = evaluate(s.model, examples, { batchSize: num(v, 'batch-size'), padId });
     if (io.json) io.out(JSON.stringify({ ...r, samples: examples.length, truncated }));
-    else io.out(`loss ${r.loss.toFixed(4)}  perplexity ${r.perplexity.toFixed(3)}  tokens ${r.tokens}  samples ${examples.length}`);
+    else
+      io.out(
+        `loss ${r.loss.toFixed(4)}  perplexity ${r.perplexity.toFixed(3)}  tokens ${r.tokens}  samples ${examples.length}`,
+      );
   },
 };

@@ -24,7 +24,9 @@ export const generateCommand: Command = {
     const s = openSession(str(v, 'model'), optStr(v, 'adapter'));
     const tok = s.tokenizer;
     const prompt = str(v, 'prompt');
-    const promptIds = bool(v, 'chat') ? tok.applyChatTemplateIds([{ role: 'user', content: prompt }], { addGenerationPrompt: true }) : tok.encode(prompt);
+    const promptIds = bool(v, 'chat')
+      ? tok.applyChatTemplateIds([{ role: 'user', content: prompt }], { addGenerationPrompt: true })
+      : tok.encode(prompt);
     const eos = [...new Set([...tok.eosTokenIds, ...s.config.eosTokenId])];
     const ids: number[] = [];
     let shown = '';
@@ -48,7 +50,8 @@ export const generateCommand: Command = {
     });
     const seconds = (performance.now() - t0) / 1000;
     const text = tok.decode(ids, { skipSpecialTokens: true });
-    if (io.json) io.out(JSON.stringify({ prompt_tokens: promptIds.length, ids, text, tokens_per_s: ids.length / seconds }));
+    if (io.json)
+      io.out(JSON.stringify({ prompt_tokens: promptIds.length, ids, text, tokens_per_s: ids.length / seconds }));
     else {
       if (text.length > shown.length) process.stdout.write(text.slice(shown.length));
       process.stdout.write('\n');

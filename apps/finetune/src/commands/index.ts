@@ -8,4 +8,12 @@ import { inspectCommand } from './inspect.js';
 import { mergeCommand } from './merge.js';
 import { trainCommand } from './train.js';
 
-export const COMMANDS: readonly Command[] = [initTiny, trainCommand, mergeCommand, evalCommand, generateCommand, inspectCommand, demoCommand];
+export const COMMANDS: readonly Command[] = [
+  initTiny,
+  trainCommand,
+  mergeCommand,
+  evalCommand,
+  generateCommand,
+  inspectCommand,
+  demoCommand,
+];

@@ -2,7 +2,7 @@
 import type { Command } from '../cli/command.js';
 import { num, str } from '../cli/command.js';
 import { usageError } from '../cli/flags.js';
-import { type TinyOptions, TINY_DEFAULTS, createTinyCheckpoint } from '../model/init.js';
+import { createTinyCheckpoint, TINY_DEFAULTS, type TinyOptions } from '../model/init.js';
 
 export const initTiny: Command = {
   name: 'init-tiny',
@@ -16,10 +16,21 @@ export const initTiny: Command = {
     'kv-heads': { kind: 'int', min: 1, default: TINY_DEFAULTS.kvHeads, help: 'key/value heads (GQA)' },
     'head-dim': { kind: 'int', min: 2, help: 'per-head dim (default hidden/heads)' },
     intermediate: { kind: 'int', min: 1, default: TINY_DEFAULTS.intermediate, help: 'MLP intermediate size' },
-    'vocab-size': { kind: 'int', min: 1, default: TINY_DEFAULTS.vocabSize, help: 'embedding rows (≥ 151669 to fit the real tokenizer)' },
+    'vocab-size': {
+      kind: 'int',
+      min: 1,
+      default: TINY_DEFAULTS.vocabSize,
+      help: 'embedding rows (≥ 151669 to fit the real tokenizer)',
+    },
     seed: { kind: 'int', min: 0, default: 0, help: 'random seed' },
     dtype: { kind: 'string', choices: ['bf16', 'f16', 'f32'], default: 'bf16', help: 'storage dtype' },
-    'init-std': { kind: 'number', min: 0, exclusiveMin: true, default: 0.02, help: 'std of the normal init (HF initializer_range)' },
+    'init-std': {
+      kind: 'number',
+      min: 0,
+      exclusiveMin: true,
+      default: 0.02,
+      help: 'std of the normal init (HF initializer_range)',
+    },
     json: { kind: 'boolean', help: 'print one JSON object' },
   },
   run(v, io) {
@@ -36,12 +47,24 @@ export const initTiny: Command = {
       initStd: num(v, 'init-std'),
     };
     if (v['head-dim'] !== undefined) o.headDim = num(v, 'head-dim');
-    if (o.headDim === undefined && o.hidden % o.heads !== 0) throw usageError(`--hidden ${o.hidden} must be a multiple of --heads ${o.heads}`, 'change one of them, or give --head-dim');
-    if ((o.headDim ?? o.hidden / o.heads) % 2 !== 0) throw usageError(`head dim ${o.headDim ?? o.hidden / o.heads} must be even (RoPE rotates pairs)`);
+    if (o.headDim === undefined && o.hidden % o.heads !== 0)
+      throw usageError(
+        `--hidden ${o.hidden} must be a multiple of --heads ${o.heads}`,
+        'change one of them, or give --head-dim',
+      );
+    if ((o.headDim ?? o.hidden / o.heads) % 2 !== 0)
+      throw usageError(`head dim ${o.headDim ?? o.hidden / o.heads} must be even (RoPE rotates pairs)`);
     // The real tokenizer's highest id is 151668: a smaller embedding could not hold its ids.
-    if (o.vocabSize < 151669) throw usageError(`--vocab-size ${o.vocabSize} is smaller than the Qwen tokenizer (ids up to 151668)`, 'use at least 151669; the default 151936 is what Qwen ships');
+    if (o.vocabSize < 151669)
+      throw usageError(
+        `--vocab-size ${o.vocabSize} is smaller than the Qwen tokenizer (ids up to 151668)`,
+        'use at least 151669; the default 151936 is what Qwen ships',
+      );
     const r = createTinyCheckpoint(str(v, 'out'), o);
     if (io.json) io.out(JSON.stringify({ out: str(v, 'out'), ...o, parameters: r.parameters, files: r.files }));
-    else io.out(`wrote ${str(v, 'out')}: ${o.arch}, ${r.parameters.toLocaleString('en-US')} parameters (${o.dtype}); files: ${r.files.join(', ')}`);
+    else
+      io.out(
+        `wrote ${str(v, 'out')}: ${o.arch}, ${r.parameters.toLocaleString('en-US')} parameters (${o.dtype}); files: ${r.files.join(', ')}`,
+      );
   },
 };

@@ -57,7 +57,14 @@ export const inspectCommand: Command = {
       return;
     }
     const w = Math.max(...Object.keys(summary).map((k) => k.length));
-    io.out(['config', ...Object.entries(summary).map(([k, val]) => `  ${k.padEnd(w)}  ${typeof val === 'number' ? val.toLocaleString('en-US') : String(val)}`)].join('\n'));
+    io.out(
+      [
+        'config',
+        ...Object.entries(summary).map(
+          ([k, val]) => `  ${k.padEnd(w)}  ${typeof val === 'number' ? val.toLocaleString('en-US') : String(val)}`,
+        ),
+      ].join('\n'),
+    );
     io.out('');
     io.out(formatReport(tokenizer));
     if (lora) io.out(`\nLoRA (r=${rank ?? 8}, targets ${targets ?? 'all-linear'}): ${lora.text}`);

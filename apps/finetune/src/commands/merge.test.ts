@@ -7,16 +7,16 @@ import { readAdapter } from '@tslora/lora';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Io } from '../cli/command.js';
 import { withDefaults } from '../cli/flags.js';
-import { demoTrainRecords, toJsonl } from '../demo/dataset.js';
-import { evaluate } from '../evaluate.js';
-import { TINY_DEFAULTS, createTinyCheckpoint } from '../model/init.js';
-import { openSession } from '../session.js';
 import { encodeRecords } from '../data/format.js';
 import { readJsonl } from '../data/jsonl.js';
+import { demoTrainRecords, toJsonl } from '../demo/dataset.js';
+import { evaluate } from '../evaluate.js';
+import { createTinyCheckpoint, TINY_DEFAULTS } from '../model/init.js';
+import { openSession } from '../session.js';
 import { TRAIN_FLAGS } from '../train/options.js';
 import { mergeCommand, verifyMerge } from './merge.js';
-import { resolveTrainOptions } from './train-options.js';
 import { runTrain } from './train.js';
+import { resolveTrainOptions } from './train-options.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'merge-'));
 const base = path.join(root, 'base');
@@ -28,7 +28,13 @@ const quiet: Io = { json: true, out: () => {}, note: () => {} };
 beforeAll(async () => {
   createTinyCheckpoint(base, { ...TINY_DEFAULTS, hidden: 32, intermediate: 64, initStd: 0.2 });
   fs.writeFileSync(data, toJsonl(demoTrainRecords(1)));
-  const o = resolveTrainOptions(withDefaults('train', { model: base, data, out: run, iters: 8, rank: 4, alpha: 8, lr: 5e-2, 'batch-size': 4, 'max-seq-len': 48 }, TRAIN_FLAGS));
+  const o = resolveTrainOptions(
+    withDefaults(
+      'train',
+      { model: base, data, out: run, iters: 8, rank: 4, alpha: 8, lr: 5e-2, 'batch-size': 4, 'max-seq-len': 48 },
+      TRAIN_FLAGS,
+    ),
+  );
   await runTrain(o, quiet);
   await mergeCommand.run({ model: base, adapter: run, out: merged, dtype: 'auto' }, quiet);
 });
@@ -44,7 +50,8 @@ describe('merge', () => {
       const m = b.get(name);
       expect(m.info.dtype, name).toBe(t.info.dtype);
       expect(m.info.shape, name).toEqual(t.info.shape);
-      if (!adapted.has(name)) expect(Buffer.compare(Buffer.from(b.readBytes(name)), Buffer.from(a.readBytes(name))), name).toBe(0);
+      if (!adapted.has(name))
+        expect(Buffer.compare(Buffer.from(b.readBytes(name)), Buffer.from(a.readBytes(name))), name).toBe(0);
     }
     expect(adapted.has('model.embed_tokens.weight') || adapted.has('lm_head.weight')).toBe(false);
     a.close();
@@ -81,7 +88,10 @@ describe('merge', () => {
   it('eval on the merged checkpoint equals eval on base+adapter within bf16 rounding (|Δloss| < 1e-2)', () => {
     const withAdapter = openSession(base, run);
     const mergedS = openSession(merged);
-    const { examples } = encodeRecords(data, readJsonl(data).slice(0, 8), withAdapter.tokenizer, { maxSeqLen: 48, maskPrompt: false });
+    const { examples } = encodeRecords(data, readJsonl(data).slice(0, 8), withAdapter.tokenizer, {
+      maxSeqLen: 48,
+      maskPrompt: false,
+    });
     const pad = withAdapter.tokenizer.padTokenId ?? 0;
     const la = evaluate(withAdapter.model, examples, { batchSize: 4, padId: pad }).loss;
     const lb = evaluate(mergedS.model, examples, { batchSize: 4, padId: pad }).loss;
@@ -96,10 +106,16 @@ describe('merge', () => {
   });
 
   it('refuses a non-empty --out unless --force, and a missing adapter_config.json', async () => {
-    await expect(Promise.resolve().then(() => mergeCommand.run({ model: base, adapter: run, out: merged, dtype: 'auto' }, quiet))).rejects.toThrow(/not empty/);
+    await expect(
+      Promise.resolve().then(() => mergeCommand.run({ model: base, adapter: run, out: merged, dtype: 'auto' }, quiet)),
+    ).rejects.toThrow(/not empty/);
     await mergeCommand.run({ model: base, adapter: run, out: merged, dtype: 'auto', force: true }, quiet);
     const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'noadapter-'));
-    await expect(Promise.resolve().then(() => mergeCommand.run({ model: base, adapter: empty, out: path.join(root, 'x'), dtype: 'auto' }, quiet))).rejects.toThrow(/adapter_config\.json/);
+    await expect(
+      Promise.resolve().then(() =>
+        mergeCommand.run({ model: base, adapter: empty, out: path.join(root, 'x'), dtype: 'auto' }, quiet),
+      ),
+    ).rejects.toThrow(/adapter_config\.json/);
     expect(fs.existsSync(path.join(root, 'x'))).toBe(false);
   });
 });

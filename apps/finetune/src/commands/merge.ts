@@ -1,7 +1,7 @@
 // commands/merge.ts — `finetune merge`: W' = W + scale·B·A streamed into a new checkpoint, optionally verified.
 import fs from 'node:fs';
 import path from 'node:path';
-import { CheckpointReader, type DType, Tensor, TsloraError, itemSize, noGrad, numel } from '@tslora/core-tensor';
+import { CheckpointReader, type DType, itemSize, noGrad, numel, Tensor, TsloraError } from '@tslora/core-tensor';
 import { mergeCheckpoint } from '@tslora/lora';
 import type { Command } from '../cli/command.js';
 import { bool, str } from '../cli/command.js';
@@ -18,7 +18,12 @@ export interface VerifyResult {
  * Runs the same batch through base+adapter and through the merged checkpoint and compares the
  * logits — the check users ask PEFT for after merge_and_unload().
  */
-export function verifyMerge(modelDir: string, adapterDir: string, mergedDir: string, text = 'The quick brown fox jumps over the lazy dog. 你好，世界'): VerifyResult {
+export function verifyMerge(
+  modelDir: string,
+  adapterDir: string,
+  mergedDir: string,
+  text = 'The quick brown fox jumps over the lazy dog. 你好，世界',
+): VerifyResult {
   const a = openSession(modelDir, adapterDir);
   const ids = a.tokenizer.encode(text);
   const input = Tensor.int(ids, [1, ids.length]);
@@ -43,7 +48,8 @@ export function mergedSize(modelDir: string, dtype: 'auto' | 'bf16' | 'f16' | 'f
     bytes += numel(info.shape) * itemSize(out) + 1024; // + its header entry, generously
   }
   r.close();
-  for (const f of fs.readdirSync(modelDir)) if (!f.endsWith('.safetensors')) bytes += fs.statSync(path.join(modelDir, f)).size;
+  for (const f of fs.readdirSync(modelDir))
+    if (!f.endsWith('.safetensors')) bytes += fs.statSync(path.join(modelDir, f)).size;
   return bytes;
 }
 
@@ -55,18 +61,26 @@ function checkFreeSpace(out: string, needed: number): void {
   const free = st.bavail * st.bsize;
   if (free < needed) {
     const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
-    throw new TsloraError(`not enough disk space for the merge: it needs ${mib(needed)}, ${dir} has ${mib(free)} free`, { hint: 'free space or choose another --out', exitCode: 1 });
+    throw new TsloraError(
+      `not enough disk space for the merge: it needs ${mib(needed)}, ${dir} has ${mib(free)} free`,
+      { hint: 'free space or choose another --out', exitCode: 1 },
+    );
   }
 }
 
 export const mergeCommand: Command = {
   name: 'merge',
-  summary: "merge a PEFT adapter into the base weights (base dtype, same sharding), tensor by tensor",
+  summary: 'merge a PEFT adapter into the base weights (base dtype, same sharding), tensor by tensor',
   flags: {
     model: { kind: 'string', required: true, help: 'base checkpoint directory' },
     adapter: { kind: 'string', required: true, help: 'PEFT adapter directory' },
     out: { kind: 'string', required: true, help: 'output directory (new or empty unless --force)' },
-    dtype: { kind: 'string', choices: ['auto', 'bf16', 'f16', 'f32'], default: 'auto', help: 'output dtype (auto = as the base)' },
+    dtype: {
+      kind: 'string',
+      choices: ['auto', 'bf16', 'f16', 'f32'],
+      default: 'auto',
+      help: 'output dtype (auto = as the base)',
+    },
     verify: { kind: 'boolean', help: 'compare logits of base+adapter and of the merged checkpoint' },
     force: { kind: 'boolean', help: 'replace a non-empty --out' },
     json: { kind: 'boolean', help: 'print one JSON object' },
@@ -74,7 +88,13 @@ export const mergeCommand: Command = {
   run(v, io) {
     const dtype = str(v, 'dtype') as 'auto' | 'bf16' | 'f16' | 'f32';
     checkFreeSpace(str(v, 'out'), mergedSize(str(v, 'model'), dtype));
-    const summary = mergeCheckpoint({ modelDir: str(v, 'model'), adapterDir: str(v, 'adapter'), outDir: str(v, 'out'), dtype, force: bool(v, 'force') });
+    const summary = mergeCheckpoint({
+      modelDir: str(v, 'model'),
+      adapterDir: str(v, 'adapter'),
+      outDir: str(v, 'out'),
+      dtype,
+      force: bool(v, 'force'),
+    });
     let verify: VerifyResult | undefined;
     if (bool(v, 'verify')) {
       initBackend(io.note);
@@ -84,7 +104,12 @@ export const mergeCommand: Command = {
       io.out(JSON.stringify({ ...summary, ...(verify ? { verify } : {}) }));
       return;
     }
-    io.out(`merged ${summary.tensorsMerged} tensors into ${str(v, 'out')} (max |ΔW| ${summary.maxAbsDelta.toExponential(3)}, ${(summary.bytesWritten / 2 ** 20).toFixed(1)} MiB)`);
-    if (verify) io.out(`verify: max |logit(base+adapter) − logit(merged)| = ${verify.maxAbsLogitDiff.toExponential(3)} over ${verify.tokens} tokens (max |logit| ${verify.maxAbsLogit.toFixed(2)})`);
+    io.out(
+      `merged ${summary.tensorsMerged} tensors into ${str(v, 'out')} (max |ΔW| ${summary.maxAbsDelta.toExponential(3)}, ${(summary.bytesWritten / 2 ** 20).toFixed(1)} MiB)`,
+    );
+    if (verify)
+      io.out(
+        `verify: max |logit(base+adapter) − logit(merged)| = ${verify.maxAbsLogitDiff.toExponential(3)} over ${verify.tokens} tokens (max |logit| ${verify.maxAbsLogit.toFixed(2)})`,
+      );
   },
 };

@@ -2,8 +2,8 @@
 import fs from 'node:fs';
 import { FileFormatError } from '@tslora/core-tensor';
 import { closest } from 'fastest-levenshtein';
-import { type FlagValues, checkValue, usageError, withDefaults } from '../cli/flags.js';
-import { TRAIN_FLAGS, type TrainOptions, camel } from '../train/options.js';
+import { checkValue, type FlagValues, usageError, withDefaults } from '../cli/flags.js';
+import { camel, TRAIN_FLAGS, type TrainOptions } from '../train/options.js';
 
 /** Reads a --config JSON file whose keys are flag names (`batch-size`) or field names (`batchSize`). */
 function readConfigFile(file: string): FlagValues {
@@ -13,13 +13,16 @@ function readConfigFile(file: string): FlagValues {
   } catch (e) {
     throw new FileFormatError(file, `cannot be read as JSON (${(e as Error).message})`);
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new FileFormatError(file, 'must be a JSON object of options');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new FileFormatError(file, 'must be a JSON object of options');
   const byField = new Map(Object.keys(TRAIN_FLAGS).map((f) => [camel(f), f]));
   const out: FlagValues = {};
   for (const [k, v] of Object.entries(raw)) {
     const flag = TRAIN_FLAGS[k] ? k : byField.get(k);
     if (!flag || flag === 'config') {
-      throw new FileFormatError(file, `unknown option "${k}"`, { hint: `did you mean "${closest(k, Object.keys(TRAIN_FLAGS))}"? see finetune train --help` });
+      throw new FileFormatError(file, `unknown option "${k}"`, {
+        hint: `did you mean "${closest(k, Object.keys(TRAIN_FLAGS))}"? see finetune train --help`,
+      });
     }
     checkValue(flag, TRAIN_FLAGS[flag] as never, v, `${file}: "${k}"`);
     out[flag] = v as string | number | boolean;
@@ -31,11 +34,22 @@ function readConfigFile(file: string): FlagValues {
 export function resolveTrainOptions(flags: FlagValues): TrainOptions {
   const fromFile = typeof flags.config === 'string' ? readConfigFile(flags.config) : {};
   const merged = withDefaults('train', { ...fromFile, ...flags }, TRAIN_FLAGS);
-  if (merged.iters !== undefined && merged.epochs !== undefined) throw usageError('--iters and --epochs conflict', 'give one of them');
-  if (merged['fine-tune-type'] === 'full' && (flags.rank !== undefined || flags.alpha !== undefined || flags.rslora !== undefined)) {
-    throw usageError('--rank/--alpha/--rslora apply to LoRA, not to --fine-tune-type full', 'drop them or use --fine-tune-type lora');
+  if (merged.iters !== undefined && merged.epochs !== undefined)
+    throw usageError('--iters and --epochs conflict', 'give one of them');
+  if (
+    merged['fine-tune-type'] === 'full' &&
+    (flags.rank !== undefined || flags.alpha !== undefined || flags.rslora !== undefined)
+  ) {
+    throw usageError(
+      '--rank/--alpha/--rslora apply to LoRA, not to --fine-tune-type full',
+      'drop them or use --fine-tune-type lora',
+    );
   }
-  if ((merged.warmup as number) > 0 && merged.iters !== undefined && (merged.warmup as number) >= (merged.iters as number)) {
+  if (
+    (merged.warmup as number) > 0 &&
+    merged.iters !== undefined &&
+    (merged.warmup as number) >= (merged.iters as number)
+  ) {
     throw usageError(`--warmup ${merged.warmup} must be smaller than --iters ${merged.iters}`);
   }
   const o: Record<string, unknown> = {};

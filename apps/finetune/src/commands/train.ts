@@ -1,8 +1,8 @@
 // commands/train.ts — `finetune train`: LoRA (or full) fine-tuning with progress, signals and reports.
 import fs from 'node:fs';
 import path from 'node:path';
-import { SingleBar } from 'cli-progress';
 import { trainableReport } from '@tslora/lora';
+import { SingleBar } from 'cli-progress';
 import type { Command } from '../cli/command.js';
 import { encodeRecords } from '../data/format.js';
 import { readJsonl, resolveDataPaths } from '../data/jsonl.js';
@@ -17,8 +17,13 @@ import { resolveTrainOptions } from './train-options.js';
 export function loadTrainData(o: TrainOptions, tok: Parameters<typeof encodeRecords>[2], note: (s: string) => void) {
   const paths = resolveDataPaths(o.data, o.valid);
   const enc = (file: string) => {
-    const r = encodeRecords(file, readJsonl(file), tok, { maxSeqLen: o.maxSeqLen, maskPrompt: o.maskPrompt, strict: o.strict });
-    if (r.truncated) note(`note: ${file}: ${r.truncated} of ${r.examples.length} samples truncated to --max-seq-len ${o.maxSeqLen}`);
+    const r = encodeRecords(file, readJsonl(file), tok, {
+      maxSeqLen: o.maxSeqLen,
+      maskPrompt: o.maskPrompt,
+      strict: o.strict,
+    });
+    if (r.truncated)
+      note(`note: ${file}: ${r.truncated} of ${r.examples.length} samples truncated to --max-seq-len ${o.maxSeqLen}`);
     return r;
   };
   const t = enc(paths.train);
@@ -42,11 +47,34 @@ export async function runTrain(o: TrainOptions, io: Parameters<Command['run']>[1
   };
   const handlers = { SIGINT: onSignal('SIGINT'), SIGTERM: onSignal('SIGTERM') };
   process.on('SIGINT', handlers.SIGINT).on('SIGTERM', handlers.SIGTERM);
-  const bar = !io.json && process.stderr.isTTY ? new SingleBar({ format: 'step {value}/{total} | loss {loss} | lr {lr} | {tps} tok/s | ETA {eta_formatted}', stream: process.stderr, hideCursor: true }) : undefined;
-  const dataStats = { train_samples: data.train.length, valid_samples: data.valid?.length ?? 0, truncated: data.truncated, train_tokens: data.train.reduce((n, e) => n + e.ids.length, 0) };
+  const bar =
+    !io.json && process.stderr.isTTY
+      ? new SingleBar({
+          format: 'step {value}/{total} | loss {loss} | lr {lr} | {tps} tok/s | ETA {eta_formatted}',
+          stream: process.stderr,
+          hideCursor: true,
+        })
+      : undefined;
+  const dataStats = {
+    train_samples: data.train.length,
+    valid_samples: data.valid?.length ?? 0,
+    truncated: data.truncated,
+    train_tokens: data.train.reduce((n, e) => n + e.ids.length, 0),
+  };
   let trainableText = '';
-  const report = (rows: Parameters<typeof writeReports>[1]['metrics'], final: Record<string, number | string | undefined> = {}) =>
-    writeReports(o.out, { title: `LoRA fine-tune of ${path.basename(path.resolve(o.model))}`, options: { ...o }, data: dataStats, trainable: trainableText, metrics: rows, final, samples: [] });
+  const report = (
+    rows: Parameters<typeof writeReports>[1]['metrics'],
+    final: Record<string, number | string | undefined> = {},
+  ) =>
+    writeReports(o.out, {
+      title: `LoRA fine-tune of ${path.basename(path.resolve(o.model))}`,
+      options: { ...o },
+      data: dataStats,
+      trainable: trainableText,
+      metrics: rows,
+      final,
+      samples: [],
+    });
   try {
     const result = await train(s, { train: data.train, valid: data.valid, padId }, o, io, {
       onStep: (m, total) => {
@@ -55,14 +83,21 @@ export async function runTrain(o: TrainOptions, io: Parameters<Command['run']>[1
           if (m.step === 1 || !bar.getTotal()) bar.start(total, m.step - 1);
           bar.update(m.step, { loss: m.loss.toFixed(4), lr: m.lr.toExponential(2), tps: m.tokens_per_s.toFixed(0) });
         } else if (!io.json && (m.step % 10 === 0 || m.step === total)) {
-          io.note(`step ${m.step}/${total}  loss ${m.loss.toFixed(4)}${m.val_loss === undefined ? '' : `  val ${m.val_loss.toFixed(4)}`}  lr ${m.lr.toExponential(2)}  ${m.tokens_per_s.toFixed(0)} tok/s`);
+          io.note(
+            `step ${m.step}/${total}  loss ${m.loss.toFixed(4)}${m.val_loss === undefined ? '' : `  val ${m.val_loss.toFixed(4)}`}  lr ${m.lr.toExponential(2)}  ${m.tokens_per_s.toFixed(0)} tok/s`,
+          );
         }
       },
       onEval: (rows) => report(rows),
       shouldStop: () => stop !== undefined,
     });
     bar?.stop();
-    report(result.metrics, { steps: result.steps, final_loss: result.finalLoss, val_loss: result.valLoss, trainable: result.trainable });
+    report(result.metrics, {
+      steps: result.steps,
+      final_loss: result.finalLoss,
+      val_loss: result.valLoss,
+      trainable: result.trainable,
+    });
     return result;
   } finally {
     bar?.stop();
@@ -77,10 +112,25 @@ export const trainCommand: Command = {
   async run(v, io) {
     const o = resolveTrainOptions(v);
     const r = await runTrain(o, io);
-    const summary = { out: o.out, steps: r.steps, total_steps: r.totalSteps, interrupted: r.interrupted, final_loss: r.finalLoss, val_loss: r.valLoss, checkpoint: r.checkpoint, trainable: r.trainable };
+    const summary = {
+      out: o.out,
+      steps: r.steps,
+      total_steps: r.totalSteps,
+      interrupted: r.interrupted,
+      final_loss: r.finalLoss,
+      val_loss: r.valLoss,
+      checkpoint: r.checkpoint,
+      trainable: r.trainable,
+    };
     if (io.json) io.out(JSON.stringify(summary));
-    else if (r.interrupted) io.out(`interrupted at step ${r.steps}/${r.totalSteps}; checkpoint ${r.checkpoint}\nresume with: finetune train … --resume ${o.out}`);
-    else io.out(`trained ${r.steps} steps; final loss ${r.finalLoss.toFixed(4)}${r.valLoss === undefined ? '' : `, val loss ${r.valLoss.toFixed(4)}`}\nwrote ${o.out}: adapter_config.json, adapter_model.safetensors, metrics.jsonl, loss.svg, report.html`);
+    else if (r.interrupted)
+      io.out(
+        `interrupted at step ${r.steps}/${r.totalSteps}; checkpoint ${r.checkpoint}\nresume with: finetune train … --resume ${o.out}`,
+      );
+    else
+      io.out(
+        `trained ${r.steps} steps; final loss ${r.finalLoss.toFixed(4)}${r.valLoss === undefined ? '' : `, val loss ${r.valLoss.toFixed(4)}`}\nwrote ${o.out}: adapter_config.json, adapter_model.safetensors, metrics.jsonl, loss.svg, report.html`,
+      );
     return r.interrupted ? 130 : 0; // 128 + SIGINT, as shells report an interrupted command
   },
 };

@@ -28,7 +28,12 @@ export function collate(examples: readonly Example[], padId: number): Batch {
     labels.set(e.labels, b * T);
     tokens += e.ids.length;
   });
-  return { inputIds: new Tensor(ids, [B, T]), attentionMask: new Tensor(mask, [B, T]), labels: new Tensor(labels, [B, T]), tokens };
+  return {
+    inputIds: new Tensor(ids, [B, T]),
+    attentionMask: new Tensor(mask, [B, T]),
+    labels: new Tensor(labels, [B, T]),
+    tokens,
+  };
 }
 
 /**
@@ -37,7 +42,9 @@ export function collate(examples: readonly Example[], padId: number): Batch {
  * Returns index groups (into `examples`) so an epoch can be re-planned cheaply from a seed.
  */
 export function planBatches(examples: readonly Example[], batchSize: number, rng?: Random): number[][] {
-  const order = examples.map((_, i) => i).sort((a, b) => (examples[a] as Example).ids.length - (examples[b] as Example).ids.length || a - b);
+  const order = examples
+    .map((_, i) => i)
+    .sort((a, b) => (examples[a] as Example).ids.length - (examples[b] as Example).ids.length || a - b);
   const groups: number[][] = [];
   for (let i = 0; i < order.length; i += batchSize) groups.push(order.slice(i, i + batchSize));
   return rng ? rng.shuffle(groups) : groups;

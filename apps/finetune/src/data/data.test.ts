@@ -43,7 +43,14 @@ describe('formats', () => {
   });
 
   it('without --mask-prompt every token is a target', () => {
-    const { examples } = enc([{ messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'yo' }] }]);
+    const { examples } = enc([
+      {
+        messages: [
+          { role: 'user', content: 'hi' },
+          { role: 'assistant', content: 'yo' },
+        ],
+      },
+    ]);
     expect(examples[0]?.labels).toEqual(examples[0]?.ids);
   });
 
@@ -51,7 +58,9 @@ describe('formats', () => {
     const { examples, truncated } = enc([{ text: 'a b c d e f g h i j k l' }, { text: 'ok' }], false, 5);
     expect(truncated).toBe(1);
     expect(examples[0]?.ids.length).toBe(5);
-    expect(() => enc([{ text: 'a b c d e f g h i j k l' }], false, 5, true)).toThrow(/line 1 has \d+ tokens, more than --max-seq-len 5/);
+    expect(() => enc([{ text: 'a b c d e f g h i j k l' }], false, 5, true)).toThrow(
+      /line 1 has \d+ tokens, more than --max-seq-len 5/,
+    );
   });
 });
 
@@ -68,16 +77,25 @@ describe('bad data', () => {
     expect(() => enc([{ text: 'a' }, { foo: 1 }])).toThrow(/line 2 has none of the known formats \(keys: foo\)/);
   });
   it('an unknown role is named', () => {
-    expect(() => enc([{ messages: [{ role: 'wizard', content: 'x' }] }])).toThrow(/messages\[0\] has unknown role "wizard"/);
+    expect(() => enc([{ messages: [{ role: 'wizard', content: 'x' }] }])).toThrow(
+      /messages\[0\] has unknown role "wizard"/,
+    );
   });
   it('non-UTF-8 bytes are refused with the line', () => {
-    const f = write('latin1.jsonl', Buffer.concat([Buffer.from('{"text":"ok"}\n{"text":"caf'), Buffer.from([0xe9]), Buffer.from('"}\n')]));
+    const f = write(
+      'latin1.jsonl',
+      Buffer.concat([Buffer.from('{"text":"ok"}\n{"text":"caf'), Buffer.from([0xe9]), Buffer.from('"}\n')]),
+    );
     expect(() => readJsonl(f)).toThrow(/latin1\.jsonl: is not valid UTF-8 \(first bad byte at line 2/);
   });
 });
 
 describe('batches', () => {
-  const ex = (n: number) => ({ ids: Array.from({ length: n }, (_, i) => 10 + i), labels: Array.from({ length: n }, (_, i) => 10 + i), truncated: false });
+  const ex = (n: number) => ({
+    ids: Array.from({ length: n }, (_, i) => 10 + i),
+    labels: Array.from({ length: n }, (_, i) => 10 + i),
+    truncated: false,
+  });
   it('right-pads with the pad id, masks padding in attention_mask and labels', () => {
     const b = collate([ex(3), ex(1)], 151643);
     expect(b.inputIds.shape).toEqual([2, 3]);
@@ -88,6 +106,9 @@ describe('batches', () => {
   });
   it('groups by length so batches hold similar lengths', () => {
     const examples = [ex(9), ex(1), ex(8), ex(2)];
-    expect(planBatches(examples, 2)).toEqual([[1, 3], [2, 0]]);
+    expect(planBatches(examples, 2)).toEqual([
+      [1, 3],
+      [2, 0],
+    ]);
   });
 });

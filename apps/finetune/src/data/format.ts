@@ -28,14 +28,17 @@ const FORMATS = '{"text": ...}, {"prompt": ..., "completion": ...} or {"messages
 type Message = ChatMessage;
 
 function parseMessages(file: string, line: number, v: unknown): Message[] {
-  if (!Array.isArray(v) || v.length === 0) throw new FileFormatError(file, `line ${line}: "messages" must be a non-empty array`);
+  if (!Array.isArray(v) || v.length === 0)
+    throw new FileFormatError(file, `line ${line}: "messages" must be a non-empty array`);
   return v.map((m, i) => {
     const r = m as Record<string, unknown>;
     if (typeof m !== 'object' || m === null || typeof r.role !== 'string' || typeof r.content !== 'string') {
       throw new FileFormatError(file, `line ${line}: messages[${i}] must be {"role": string, "content": string}`);
     }
     if (!ROLES.has(r.role)) {
-      throw new FileFormatError(file, `line ${line}: messages[${i}] has unknown role "${r.role}"`, { hint: `roles are ${[...ROLES].join(', ')}` });
+      throw new FileFormatError(file, `line ${line}: messages[${i}] has unknown role "${r.role}"`, {
+        hint: `roles are ${[...ROLES].join(', ')}`,
+      });
     }
     return { role: r.role, content: r.content };
   });
@@ -44,7 +47,8 @@ function parseMessages(file: string, line: number, v: unknown): Message[] {
 /** Prompt and full token ids for one record, per its format. */
 function tokenize(file: string, rec: JsonlRecord, tok: LoadedTokenizer): { prompt: number[]; full: number[] } {
   const v = rec.value as Record<string, unknown>;
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new FileFormatError(file, `line ${rec.line} is not a JSON object`, { hint: `known formats: ${FORMATS}` });
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new FileFormatError(file, `line ${rec.line} is not a JSON object`, { hint: `known formats: ${FORMATS}` });
   if (typeof v.text === 'string') {
     const ids = tok.encode(v.text);
     const eos = tok.eosTokenIds[0];
@@ -59,7 +63,11 @@ function tokenize(file: string, rec: JsonlRecord, tok: LoadedTokenizer): { promp
   } else if (v.messages !== undefined) {
     messages = parseMessages(file, rec.line, v.messages);
   } else {
-    throw new FileFormatError(file, `line ${rec.line} has none of the known formats (keys: ${Object.keys(v).join(', ') || 'none'})`, { hint: `known formats: ${FORMATS}` });
+    throw new FileFormatError(
+      file,
+      `line ${rec.line} has none of the known formats (keys: ${Object.keys(v).join(', ') || 'none'})`,
+      { hint: `known formats: ${FORMATS}` },
+    );
   }
   const full = tok.applyChatTemplateIds(messages);
   const last = messages[messages.length - 1] as Message;
@@ -71,16 +79,30 @@ function tokenize(file: string, rec: JsonlRecord, tok: LoadedTokenizer): { promp
 }
 
 /** Encodes every record; `stats.truncated` counts the samples cut to maxSeqLen. */
-export function encodeRecords(file: string, records: JsonlRecord[], tok: LoadedTokenizer, opts: EncodeOptions): { examples: Example[]; truncated: number } {
+export function encodeRecords(
+  file: string,
+  records: JsonlRecord[],
+  tok: LoadedTokenizer,
+  opts: EncodeOptions,
+): { examples: Example[]; truncated: number } {
   const examples: Example[] = [];
   let truncated = 0;
   for (const rec of records) {
     const { prompt, full } = tokenize(file, rec, tok);
-    if (full.length < 2) throw new FileFormatError(file, `line ${rec.line} encodes to ${full.length} token(s); at least 2 are needed to predict one`);
+    if (full.length < 2)
+      throw new FileFormatError(
+        file,
+        `line ${rec.line} encodes to ${full.length} token(s); at least 2 are needed to predict one`,
+      );
     let ids = full;
     let cut = false;
     if (ids.length > opts.maxSeqLen) {
-      if (opts.strict) throw new FileFormatError(file, `line ${rec.line} has ${ids.length} tokens, more than --max-seq-len ${opts.maxSeqLen}`, { hint: 'raise --max-seq-len or drop --strict to truncate' });
+      if (opts.strict)
+        throw new FileFormatError(
+          file,
+          `line ${rec.line} has ${ids.length} tokens, more than --max-seq-len ${opts.maxSeqLen}`,
+          { hint: 'raise --max-seq-len or drop --strict to truncate' },
+        );
       ids = ids.slice(0, opts.maxSeqLen);
       cut = true;
       truncated++;

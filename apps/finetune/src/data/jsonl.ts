@@ -11,14 +11,21 @@ export interface JsonlRecord {
 
 /** Parses every non-blank line; errors name the file and the line. */
 export function readJsonl(file: string): JsonlRecord[] {
-  if (!fs.existsSync(file)) throw new TsloraError(`data file ${file} does not exist`, { hint: 'pass --data a .jsonl file or a directory with train.jsonl (and valid.jsonl)' });
+  if (!fs.existsSync(file))
+    throw new TsloraError(`data file ${file} does not exist`, {
+      hint: 'pass --data a .jsonl file or a directory with train.jsonl (and valid.jsonl)',
+    });
   const bytes = fs.readFileSync(file);
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
     const at = firstInvalidUtf8(bytes);
-    throw new FileFormatError(file, `is not valid UTF-8 (first bad byte at line ${lineOfOffset(bytes, at)}, byte offset ${at})`, { hint: 'save the file as UTF-8' });
+    throw new FileFormatError(
+      file,
+      `is not valid UTF-8 (first bad byte at line ${lineOfOffset(bytes, at)}, byte offset ${at})`,
+      { hint: 'save the file as UTF-8' },
+    );
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // BOM
   const out: JsonlRecord[] = [];
@@ -29,10 +36,15 @@ export function readJsonl(file: string): JsonlRecord[] {
     try {
       out.push({ line: i + 1, value: JSON.parse(s) });
     } catch (e) {
-      throw new FileFormatError(file, `line ${i + 1} is not valid JSON (${(e as Error).message})`, { hint: 'each line must be one JSON object' });
+      throw new FileFormatError(file, `line ${i + 1} is not valid JSON (${(e as Error).message})`, {
+        hint: 'each line must be one JSON object',
+      });
     }
   });
-  if (out.length === 0) throw new FileFormatError(file, 'is empty (no JSON lines)', { hint: 'each line must be a JSON object such as {"text": "..."}' });
+  if (out.length === 0)
+    throw new FileFormatError(file, 'is empty (no JSON lines)', {
+      hint: 'each line must be a JSON object such as {"text": "..."}',
+    });
   return out;
 }
 
@@ -40,7 +52,10 @@ export function readJsonl(file: string): JsonlRecord[] {
 export function resolveDataPaths(data: string, valid?: string): { train: string; valid: string | undefined } {
   if (fs.existsSync(data) && fs.statSync(data).isDirectory()) {
     const train = path.join(data, 'train.jsonl');
-    if (!fs.existsSync(train)) throw new TsloraError(`data directory ${data} has no train.jsonl`, { hint: 'put train.jsonl (and optionally valid.jsonl) in the directory' });
+    if (!fs.existsSync(train))
+      throw new TsloraError(`data directory ${data} has no train.jsonl`, {
+        hint: 'put train.jsonl (and optionally valid.jsonl) in the directory',
+      });
     const v = valid ?? path.join(data, 'valid.jsonl');
     return { train, valid: fs.existsSync(v) ? v : valid };
   }

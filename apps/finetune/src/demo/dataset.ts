@@ -5,13 +5,38 @@
 // Validation asks the same facts with a second phrasing, to show how much transfers.
 
 export const CAPITALS: readonly (readonly [string, string])[] = [
-  ['France', 'Paris'], ['Germany', 'Berlin'], ['Italy', 'Rome'], ['Spain', 'Madrid'], ['Portugal', 'Lisbon'],
-  ['Japan', 'Tokyo'], ['China', 'Beijing'], ['India', 'New Delhi'], ['Canada', 'Ottawa'], ['Mexico', 'Mexico City'],
-  ['Brazil', 'Brasília'], ['Argentina', 'Buenos Aires'], ['Egypt', 'Cairo'], ['Kenya', 'Nairobi'], ['Norway', 'Oslo'],
-  ['Sweden', 'Stockholm'], ['Finland', 'Helsinki'], ['Poland', 'Warsaw'], ['Greece', 'Athens'], ['Turkey', 'Ankara'],
-  ['Russia', 'Moscow'], ['Australia', 'Canberra'], ['Chile', 'Santiago'], ['Peru', 'Lima'], ['Ireland', 'Dublin'],
-  ['Austria', 'Vienna'], ['Hungary', 'Budapest'], ['Thailand', 'Bangkok'], ['Vietnam', 'Hanoi'], ['Nigeria', 'Abuja'],
-  ['Morocco', 'Rabat'], ['Cuba', 'Havana'],
+  ['France', 'Paris'],
+  ['Germany', 'Berlin'],
+  ['Italy', 'Rome'],
+  ['Spain', 'Madrid'],
+  ['Portugal', 'Lisbon'],
+  ['Japan', 'Tokyo'],
+  ['China', 'Beijing'],
+  ['India', 'New Delhi'],
+  ['Canada', 'Ottawa'],
+  ['Mexico', 'Mexico City'],
+  ['Brazil', 'Brasília'],
+  ['Argentina', 'Buenos Aires'],
+  ['Egypt', 'Cairo'],
+  ['Kenya', 'Nairobi'],
+  ['Norway', 'Oslo'],
+  ['Sweden', 'Stockholm'],
+  ['Finland', 'Helsinki'],
+  ['Poland', 'Warsaw'],
+  ['Greece', 'Athens'],
+  ['Turkey', 'Ankara'],
+  ['Russia', 'Moscow'],
+  ['Australia', 'Canberra'],
+  ['Chile', 'Santiago'],
+  ['Peru', 'Lima'],
+  ['Ireland', 'Dublin'],
+  ['Austria', 'Vienna'],
+  ['Hungary', 'Budapest'],
+  ['Thailand', 'Bangkok'],
+  ['Vietnam', 'Hanoi'],
+  ['Nigeria', 'Abuja'],
+  ['Morocco', 'Rabat'],
+  ['Cuba', 'Havana'],
 ];
 
 export interface DemoRecord {
@@ -22,15 +47,23 @@ export interface DemoRecord {
 /** Training set: each fact asked with the training phrasing, repeated `copies` times. */
 export function demoTrainRecords(copies = 4): DemoRecord[] {
   const out: DemoRecord[] = [];
-  for (let c = 0; c < copies; c++) for (const [country, capital] of CAPITALS) out.push({ prompt: `What is the capital of ${country}?`, completion: `The capital of ${country} is ${capital}.` });
+  for (let c = 0; c < copies; c++)
+    for (const [country, capital] of CAPITALS)
+      out.push({
+        prompt: `What is the capital of ${country}?`,
+        completion: `The capital of ${country} is ${capital}.`,
+      });
   return out;
 }
 
 /** Validation set: the same facts, phrased differently. */
 export function demoValidRecords(): DemoRecord[] {
-  return CAPITALS.slice(0, 12).map(([country, capital]) => ({ prompt: `Which city is the capital of ${country}?`, completion: `The capital of ${country} is ${capital}.` }));
+  return CAPITALS.slice(0, 12).map(([country, capital]) => ({
+    prompt: `Which city is the capital of ${country}?`,
+    completion: `The capital of ${country} is ${capital}.`,
+  }));
 }
 
 export function toJsonl(records: readonly DemoRecord[]): string {
-  return records.map((r) => JSON.stringify(r)).join('\n') + '\n';
+  return `${records.map((r) => JSON.stringify(r)).join('\n')}\n`;
 }

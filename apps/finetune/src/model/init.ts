@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { type DType, Random, TsloraError, encodeF32, writeSafetensors } from '@tslora/core-tensor';
+import { type DType, encodeF32, Random, TsloraError, writeSafetensors } from '@tslora/core-tensor';
 import { buildDirAtomically } from '../fs-util.js';
 import { type Arch, parseQwenConfig } from './config.js';
 import { QwenForCausalLM } from './qwen.js';
@@ -24,7 +24,18 @@ export interface TinyOptions {
   initStd: number;
 }
 
-export const TINY_DEFAULTS: TinyOptions = { arch: 'qwen2', hidden: 64, layers: 2, heads: 4, kvHeads: 2, intermediate: 176, vocabSize: 151936, seed: 0, dtype: 'bf16', initStd: 0.02 };
+export const TINY_DEFAULTS: TinyOptions = {
+  arch: 'qwen2',
+  hidden: 64,
+  layers: 2,
+  heads: 4,
+  kvHeads: 2,
+  intermediate: 176,
+  vocabSize: 151936,
+  seed: 0,
+  dtype: 'bf16',
+  initStd: 0.02,
+};
 
 const TORCH_DTYPE = { bf16: 'bfloat16', f16: 'float16', f32: 'float32' } as const;
 
@@ -71,8 +82,10 @@ export function tinyConfigJson(o: TinyOptions): Record<string, unknown> {
  * generation_config.json and the tokenizer files into `out` (new or empty), all or nothing.
  */
 export function createTinyCheckpoint(out: string, o: TinyOptions): { files: string[]; parameters: number } {
-  if (o.heads % o.kvHeads !== 0) throw new TsloraError(`--heads ${o.heads} must be a multiple of --kv-heads ${o.kvHeads}`, { exitCode: 2 });
-  if (o.headDim === undefined && o.hidden % o.heads !== 0) throw new TsloraError(`--hidden ${o.hidden} must be a multiple of --heads ${o.heads}`, { exitCode: 2 });
+  if (o.heads % o.kvHeads !== 0)
+    throw new TsloraError(`--heads ${o.heads} must be a multiple of --kv-heads ${o.kvHeads}`, { exitCode: 2 });
+  if (o.headDim === undefined && o.hidden % o.heads !== 0)
+    throw new TsloraError(`--hidden ${o.hidden} must be a multiple of --heads ${o.heads}`, { exitCode: 2 });
   const cfg = tinyConfigJson(o);
   const config = parseQwenConfig(cfg);
   const rng = new Random(o.seed);
@@ -90,7 +103,8 @@ export function createTinyCheckpoint(out: string, o: TinyOptions): { files: stri
     const gen = { bos_token_id: 151643, eos_token_id: [151645, 151643], pad_token_id: 151643, do_sample: false };
     fs.writeFileSync(path.join(dir, 'generation_config.json'), `${JSON.stringify(gen, null, 2)}\n`);
     const tokDir = qwenTokenizerDir();
-    for (const f of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(tokDir, f), path.join(dir, f));
+    for (const f of ['tokenizer.json', 'tokenizer_config.json'])
+      fs.copyFileSync(path.join(tokDir, f), path.join(dir, f));
     return fs.readdirSync(dir).sort();
   });
   const parameters = model.namedParameters().reduce((s, [, p]) => s + p.size, 0);

@@ -1,17 +1,22 @@
 // model/load.ts — a checkpoint directory (config.json + safetensors, single or sharded) → QwenForCausalLM.
 import fs from 'node:fs';
 import path from 'node:path';
-import { CheckpointReader, FileFormatError, TsloraError, shapeEq, shapeStr } from '@tslora/core-tensor';
-import { type QwenConfig, parseQwenConfig } from './config.js';
+import { CheckpointReader, FileFormatError, shapeEq, shapeStr, TsloraError } from '@tslora/core-tensor';
+import { parseQwenConfig, type QwenConfig } from './config.js';
 import { QwenForCausalLM } from './qwen.js';
 
 /** Reads and validates `dir/config.json`. */
 export function readConfig(dir: string): QwenConfig {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
-    throw new TsloraError(`model directory ${dir} does not exist`, { hint: 'pass --model a Hugging Face checkpoint directory (make one with `finetune init-tiny --out DIR`)' });
+    throw new TsloraError(`model directory ${dir} does not exist`, {
+      hint: 'pass --model a Hugging Face checkpoint directory (make one with `finetune init-tiny --out DIR`)',
+    });
   }
   const file = path.join(dir, 'config.json');
-  if (!fs.existsSync(file)) throw new FileFormatError(file, 'is missing', { hint: 'a checkpoint directory needs config.json beside its safetensors' });
+  if (!fs.existsSync(file))
+    throw new FileFormatError(file, 'is missing', {
+      hint: 'a checkpoint directory needs config.json beside its safetensors',
+    });
   let raw: unknown;
   try {
     raw = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -43,19 +48,28 @@ export function loadModel(dir: string): LoadedModel {
     for (const [name, p] of params) {
       const t = reader.tensors.get(name);
       if (!t) missing.push(name);
-      else if (!shapeEq(t.info.shape, p.shape)) misshaped.push(`"${name}" has shape ${shapeStr(t.info.shape)} but config.json says ${shapeStr(p.shape)}`);
+      else if (!shapeEq(t.info.shape, p.shape))
+        misshaped.push(`"${name}" has shape ${shapeStr(t.info.shape)} but config.json says ${shapeStr(p.shape)}`);
     }
     // A tied checkpoint may still carry lm_head.weight (HF ignores it); anything else is a mismatch.
-    const unexpected = [...reader.tensors.keys()].filter((n) => !params.has(n) && !(n === 'lm_head.weight' && config.tieWordEmbeddings));
+    const unexpected = [...reader.tensors.keys()].filter(
+      (n) => !params.has(n) && !(n === 'lm_head.weight' && config.tieWordEmbeddings),
+    );
     if (missing.length || misshaped.length || unexpected.length) {
       const parts = [
         misshaped.length ? misshaped.join('; ') : '',
         missing.length ? `missing ${missing.length}: ${list(missing)}` : '',
         unexpected.length ? `unexpected ${unexpected.length}: ${list(unexpected)}` : '',
       ].filter(Boolean);
-      throw new FileFormatError(reader.files.length > 1 ? path.join(dir, 'model.safetensors.index.json') : path.join(dir, reader.files[0] ?? ''), parts.join(' | '), {
-        hint: 'the checkpoint and config.json come from different models; re-download both from the same revision',
-      });
+      throw new FileFormatError(
+        reader.files.length > 1
+          ? path.join(dir, 'model.safetensors.index.json')
+          : path.join(dir, reader.files[0] ?? ''),
+        parts.join(' | '),
+        {
+          hint: 'the checkpoint and config.json come from different models; re-download both from the same revision',
+        },
+      );
     }
     const dtypes = new Set<string>();
     for (const [name, p] of params) {
@@ -64,7 +78,7 @@ export function loadModel(dir: string): LoadedModel {
       p.data = reader.readF32(name);
     }
     model.freeze();
-    return { model, config, dtype: dtypes.size === 1 ? [...dtypes][0] as string : [...dtypes].join('+') };
+    return { model, config, dtype: dtypes.size === 1 ? ([...dtypes][0] as string) : [...dtypes].join('+') };
   } finally {
     reader.close();
   }

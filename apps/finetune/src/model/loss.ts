@@ -1,5 +1,5 @@
 // model/loss.ts — the causal-LM loss: labels shifted left by one, −100 ignored, mean over targets.
-import { type CrossEntropyOptions, Tensor, crossEntropy } from '@tslora/core-tensor';
+import { type CrossEntropyOptions, crossEntropy, Tensor } from '@tslora/core-tensor';
 
 export const IGNORE_INDEX = -100;
 

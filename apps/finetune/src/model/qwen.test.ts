@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { KVCache } from '@tslora/attention';
-import { CheckpointReader, Tensor, noGrad, writeSafetensors } from '@tslora/core-tensor';
+import { CheckpointReader, noGrad, Tensor, writeSafetensors } from '@tslora/core-tensor';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, readGolden, relMaxDiff } from '../../test/golden.js';
 import { loadModel } from './load.js';
@@ -67,7 +67,12 @@ describe('checkpoint layouts', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tied-'));
     fs.copyFileSync(path.join(g.dir, 'config.json'), path.join(dir, 'config.json'));
     const r = CheckpointReader.open(g.dir);
-    const tensors = [...r.tensors.values()].map((t) => ({ name: t.info.name, dtype: t.info.dtype, shape: t.info.shape, data: r.readBytes(t.info.name) }));
+    const tensors = [...r.tensors.values()].map((t) => ({
+      name: t.info.name,
+      dtype: t.info.dtype,
+      shape: t.info.shape,
+      data: r.readBytes(t.info.name),
+    }));
     const emb = tensors.find((t) => t.name === 'model.embed_tokens.weight')!;
     tensors.push({ ...emb, name: 'lm_head.weight' });
     r.close();
@@ -80,7 +85,9 @@ describe('checkpoint layouts', () => {
     const cfg = JSON.parse(fs.readFileSync(path.join(g.dir, 'config.json'), 'utf8'));
     fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...cfg, intermediate_size: 130 }));
     fs.copyFileSync(path.join(g.dir, 'model.safetensors'), path.join(dir, 'model.safetensors'));
-    expect(() => loadModel(dir)).toThrow(/model\.layers\.0\.mlp\.gate_proj\.weight" has shape \[128, 64\] but config\.json says \[130, 64\]/);
+    expect(() => loadModel(dir)).toThrow(
+      /model\.layers\.0\.mlp\.gate_proj\.weight" has shape \[128, 64\] but config\.json says \[130, 64\]/,
+    );
   });
 
   it('a missing config field is named', () => {
@@ -93,10 +100,15 @@ describe('checkpoint layouts', () => {
 });
 
 describe('fused loss', () => {
-  it.each(['tiny-qwen2', 'tiny-qwen3'] as const)('%s: model.loss (fused lm_head+CE) equals the PyTorch loss to 1e-5', (name) => {
-    const g = readGolden(name);
-    const { model } = loadModel(g.dir);
-    const loss = noGrad(() => model.loss(g.int('input_ids'), g.int('labels'), { attentionMask: g.int('attention_mask') })).item();
-    expect(Math.abs(loss - g.json.inference.loss)).toBeLessThan(1e-5);
-  });
+  it.each(['tiny-qwen2', 'tiny-qwen3'] as const)(
+    '%s: model.loss (fused lm_head+CE) equals the PyTorch loss to 1e-5',
+    (name) => {
+      const g = readGolden(name);
+      const { model } = loadModel(g.dir);
+      const loss = noGrad(() =>
+        model.loss(g.int('input_ids'), g.int('labels'), { attentionMask: g.int('attention_mask') }),
+      ).item();
+      expect(Math.abs(loss - g.json.inference.loss)).toBeLessThan(1e-5);
+    },
+  );
 });

@@ -3,10 +3,10 @@
 // Pre-norm block:  h = x + o_proj(attn(input_layernorm(x)))
 //                  out = h + down_proj(silu(gate_proj(n)) ⊙ up_proj(n)),  n = post_attention_layernorm(h)
 // then model.norm and lm_head (the same tensor as embed_tokens.weight when tie_word_embeddings).
-import { type KVCache, applyRotary, rotaryEmbedding, scaledDotProductAttention } from '@tslora/attention';
-import { Embedding, Linear, Module, RMSNorm, type Random, type Tensor, linearCrossEntropy } from '@tslora/core-tensor';
-import { IGNORE_INDEX, shiftLabels } from './loss.js';
+import { applyRotary, type KVCache, rotaryEmbedding, scaledDotProductAttention } from '@tslora/attention';
+import { Embedding, Linear, linearCrossEntropy, Module, type Random, RMSNorm, type Tensor } from '@tslora/core-tensor';
 import type { QwenConfig } from './config.js';
+import { IGNORE_INDEX, shiftLabels } from './loss.js';
 
 /** A Linear or anything that replaced it in place (a LoraLinear): maps (...,in) → (...,out). */
 export type LinearLike = Module & { forward(x: Tensor): Tensor };
@@ -69,7 +69,11 @@ export class Qwen2Attention extends Module {
     let kh = applyRotary(k.permute([0, 2, 1, 3]), ctx.rope.cos, ctx.rope.sin, posOpts); // (B,Hkv,T,D)
     let vh = v;
     if (ctx.cache) ({ k: kh, v: vh } = ctx.cache.append(this._layer, kh, vh)); // (B,Hkv,S,D)
-    qh = scaledDotProductAttention(qh, kh, vh, { attentionMask: ctx.attentionMask, causal: true, queryOffset: ctx.offset });
+    qh = scaledDotProductAttention(qh, kh, vh, {
+      attentionMask: ctx.attentionMask,
+      causal: true,
+      queryOffset: ctx.offset,
+    });
     const o = qh.permute([0, 2, 1, 3]).reshape([B, T, H * D]); // (B,T,H·D)
     return this.o_proj.forward(o);
   }
@@ -159,7 +163,12 @@ export class QwenForCausalLM extends Module {
   /** ids (B,T) i32 → final hidden states (B,T,C), after model.norm. */
   hidden(ids: Tensor, opts: ForwardOptions = {}): Tensor {
     const offset = opts.cache?.length ?? 0;
-    const ctx: StepContext = { rope: this.ropeTables(offset + (ids.shape[1] as number)), attentionMask: opts.attentionMask, cache: opts.cache, offset };
+    const ctx: StepContext = {
+      rope: this.ropeTables(offset + (ids.shape[1] as number)),
+      attentionMask: opts.attentionMask,
+      cache: opts.cache,
+      offset,
+    };
     let x = this.model.embed_tokens.forward(ids); // (B,T,C)
     for (const layer of this.model.layers) x = layer.forward(x, ctx);
     return this.model.norm.forward(x);
@@ -173,7 +182,8 @@ export class QwenForCausalLM extends Module {
   loss(ids: Tensor, labels: Tensor, opts: ForwardOptions & { divisor?: number } = {}): Tensor {
     const h = this.hidden(ids, opts); // (B,T,C)
     const C = h.shape[2] as number;
-    const ce = opts.divisor === undefined ? { ignoreIndex: IGNORE_INDEX } : { ignoreIndex: IGNORE_INDEX, divisor: opts.divisor };
+    const ce =
+      opts.divisor === undefined ? { ignoreIndex: IGNORE_INDEX } : { ignoreIndex: IGNORE_INDEX, divisor: opts.divisor };
     return linearCrossEntropy(h.reshape([-1, C]), this.lm_head.weight, shiftLabels(labels), ce);
   }
 

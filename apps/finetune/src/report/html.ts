@@ -16,16 +16,26 @@ export interface ReportInput {
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 function table(id: string, rows: [string, unknown][]): string {
-  const body = rows.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(typeof v === 'number' ? String(Number(v.toPrecision(6))) : String(v ?? '—'))}</td></tr>`).join('\n');
+  const body = rows
+    .map(
+      ([k, v]) =>
+        `<tr><th>${esc(k)}</th><td>${esc(typeof v === 'number' ? String(Number(v.toPrecision(6))) : String(v ?? '—'))}</td></tr>`,
+    )
+    .join('\n');
   return `<table id="${id}">\n${body}\n</table>`;
 }
 
 export function reportHtml(r: ReportInput): string {
   const last = r.metrics[r.metrics.length - 1];
   const metricRows = r.metrics
-    .map((m) => `<tr><td>${m.step}</td><td>${m.loss.toFixed(4)}</td><td>${m.val_loss === undefined ? '' : m.val_loss.toFixed(4)}</td><td>${m.lr.toExponential(2)}</td><td>${m.grad_norm.toFixed(3)}</td><td>${m.tokens_per_s.toFixed(0)}</td></tr>`)
+    .map(
+      (m) =>
+        `<tr><td>${m.step}</td><td>${m.loss.toFixed(4)}</td><td>${m.val_loss === undefined ? '' : m.val_loss.toFixed(4)}</td><td>${m.lr.toExponential(2)}</td><td>${m.grad_norm.toFixed(3)}</td><td>${m.tokens_per_s.toFixed(0)}</td></tr>`,
+    )
     .join('\n');
-  const samples = r.samples.map((s) => `<div class="sample"><div class="prompt">${esc(s.prompt)}</div><pre>${esc(s.output)}</pre></div>`).join('\n');
+  const samples = r.samples
+    .map((s) => `<div class="sample"><div class="prompt">${esc(s.prompt)}</div><pre>${esc(s.output)}</pre></div>`)
+    .join('\n');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(r.title)}</title>
 <style>

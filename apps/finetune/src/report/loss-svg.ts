@@ -11,7 +11,8 @@ const H = 360;
 const M = { top: 36, right: 70, bottom: 44, left: 62 };
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-const fmt = (v: number) => (Math.abs(v) >= 100 || v === 0 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toPrecision(2));
+const fmt = (v: number) =>
+  Math.abs(v) >= 100 || v === 0 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toPrecision(2);
 
 function extent(values: number[], pad = 0.05): [number, number] {
   const lo = Math.min(...values);
@@ -25,21 +26,50 @@ export function lossSvg(rows: readonly StepMetrics[], title = 'Training loss'): 
   const steps = rows.map((r) => r.step);
   const losses = rows.map((r) => r.loss).filter(Number.isFinite);
   const vals = rows.filter((r) => r.val_loss !== undefined && Number.isFinite(r.val_loss));
-  const x = scaleLinear().domain(steps.length ? [Math.min(...steps, 0), Math.max(...steps, 1)] : [0, 1]).range([M.left, W - M.right]);
-  const y = scaleLinear().domain(losses.length ? extent([...losses, ...vals.map((r) => r.val_loss as number)]) : [0, 1]).range([H - M.bottom, M.top]).nice();
+  const x = scaleLinear()
+    .domain(steps.length ? [Math.min(...steps, 0), Math.max(...steps, 1)] : [0, 1])
+    .range([M.left, W - M.right]);
+  const y = scaleLinear()
+    .domain(losses.length ? extent([...losses, ...vals.map((r) => r.val_loss as number)]) : [0, 1])
+    .range([H - M.bottom, M.top])
+    .nice();
   const lrs = rows.map((r) => r.lr);
-  const yLr = scaleLinear().domain([0, lrs.length ? Math.max(...lrs) || 1 : 1]).range([H - M.bottom, M.top]).nice();
+  const yLr = scaleLinear()
+    .domain([0, lrs.length ? Math.max(...lrs) || 1 : 1])
+    .range([H - M.bottom, M.top])
+    .nice();
   const path = (pts: [number, number][]) => line<[number, number]>()(pts) ?? '';
   const trainPath = path(rows.filter((r) => Number.isFinite(r.loss)).map((r) => [x(r.step), y(r.loss)]));
   const valPath = path(vals.map((r) => [x(r.step), y(r.val_loss as number)]));
   const lrPath = path(rows.map((r) => [x(r.step), yLr(r.lr)]));
-  const xTicks = x.ticks(8).map((t) => `<g transform="translate(${x(t).toFixed(1)},${H - M.bottom})"><line y2="5" stroke="#555"/><text y="18" text-anchor="middle">${fmt(t)}</text></g>`);
-  const yTicks = y.ticks(6).map((t) => `<g transform="translate(${M.left},${y(t).toFixed(1)})"><line x2="${W - M.left - M.right}" stroke="#eee"/><text x="-8" dy="4" text-anchor="end">${fmt(t)}</text></g>`);
-  const lrTicks = yLr.ticks(5).map((t) => `<g transform="translate(${W - M.right},${yLr(t).toFixed(1)})"><line x2="5" stroke="#b58900"/><text x="8" dy="4" fill="#b58900">${t.toExponential(0)}</text></g>`);
+  const xTicks = x
+    .ticks(8)
+    .map(
+      (t) =>
+        `<g transform="translate(${x(t).toFixed(1)},${H - M.bottom})"><line y2="5" stroke="#555"/><text y="18" text-anchor="middle">${fmt(t)}</text></g>`,
+    );
+  const yTicks = y
+    .ticks(6)
+    .map(
+      (t) =>
+        `<g transform="translate(${M.left},${y(t).toFixed(1)})"><line x2="${W - M.left - M.right}" stroke="#eee"/><text x="-8" dy="4" text-anchor="end">${fmt(t)}</text></g>`,
+    );
+  const lrTicks = yLr
+    .ticks(5)
+    .map(
+      (t) =>
+        `<g transform="translate(${W - M.right},${yLr(t).toFixed(1)})"><line x2="5" stroke="#b58900"/><text x="8" dy="4" fill="#b58900">${t.toExponential(0)}</text></g>`,
+    );
   const points = rows
     .filter((r) => Number.isFinite(r.loss))
-    .map((r) => `<circle class="train-point" cx="${x(r.step).toFixed(2)}" cy="${y(r.loss).toFixed(2)}" r="2" data-step="${r.step}" data-loss="${r.loss}"/>`);
-  const valPoints = vals.map((r) => `<circle class="val-point" cx="${x(r.step).toFixed(2)}" cy="${y(r.val_loss as number).toFixed(2)}" r="3.5" data-step="${r.step}" data-val-loss="${r.val_loss}"/>`);
+    .map(
+      (r) =>
+        `<circle class="train-point" cx="${x(r.step).toFixed(2)}" cy="${y(r.loss).toFixed(2)}" r="2" data-step="${r.step}" data-loss="${r.loss}"/>`,
+    );
+  const valPoints = vals.map(
+    (r) =>
+      `<circle class="val-point" cx="${x(r.step).toFixed(2)}" cy="${y(r.val_loss as number).toFixed(2)}" r="3.5" data-step="${r.step}" data-val-loss="${r.val_loss}"/>`,
+  );
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">
 <title>${esc(title)}</title>
 <rect width="${W}" height="${H}" fill="white"/>

@@ -38,6 +38,9 @@ export class BatchStream {
       this.plan = this.planFor(this.epoch);
     }
     const group = this.plan[this.cursor++] as number[];
-    return collate(group.map((i) => this.examples[i] as Example), this.padId);
+    return collate(
+      group.map((i) => this.examples[i] as Example),
+      this.padId,
+    );
   }
 }

@@ -4,7 +4,14 @@
 // while saving leaves the previous checkpoint as the latest complete one.
 import fs from 'node:fs';
 import path from 'node:path';
-import { type AdamWMeta, FileFormatError, SafetensorsFile, type Tensor, TsloraError, writeSafetensors } from '@tslora/core-tensor';
+import {
+  type AdamWMeta,
+  FileFormatError,
+  SafetensorsFile,
+  type Tensor,
+  TsloraError,
+  writeSafetensors,
+} from '@tslora/core-tensor';
 import { buildDirAtomically } from '../fs-util.js';
 
 export interface TrainerState {
@@ -29,7 +36,32 @@ export function stepDirName(step: number): string {
   return `step-${step}`;
 }
 
-/** Writes one checkpoint atomically; `extra(dir)` adds files (the PEFT adapter) inside the same commit. */
+/** Temp dirs of saves that a killed process never finished (`.step-N.tmp-PID`). */
+const LEFTOVER = /^\.step-\d+\.tmp-/;
+
+/**
+ * Refuses weights or moments that are not finite: a checkpoint is what a run resumes from, so one
+ * holding Inf/NaN (an update that overflowed) must never replace the last good one.
+ */
+function checkFinite(root: string, step: number, tensors: Iterable<readonly [string, Float32Array]>): void {
+  for (const [name, v] of tensors) {
+    let bad = 0;
+    for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i] as number)) bad++;
+    if (bad === 0) continue;
+    throw new TsloraError(
+      `step ${step}: ${bad} of ${v.length} values of ${name} are not finite after the update; checkpoint ${stepDirName(step)} was not written`,
+      {
+        hint: `the last good checkpoint is ${latestCheckpoint(root) ?? '(none yet)'}; lower --lr or set --max-grad-norm`,
+        exitCode: 1,
+      },
+    );
+  }
+}
+
+/**
+ * Writes one checkpoint atomically; `extra(dir)` adds files (the PEFT adapter) inside the same commit.
+ * Temp dirs left by killed saves are removed first; non-finite values are refused.
+ */
 export function saveCheckpoint(
   root: string,
   state: TrainerState,
@@ -37,14 +69,33 @@ export function saveCheckpoint(
   moments: Map<string, Float32Array>,
   extra?: (dir: string) => void,
 ): string {
+  checkFinite(root, state.step, [...trainable.map(([n, t]) => [n, t.f32] as const), ...moments]);
+  if (fs.existsSync(root))
+    for (const f of fs.readdirSync(root))
+      if (LEFTOVER.test(f)) fs.rmSync(path.join(root, f), { recursive: true, force: true });
   const dir = path.join(root, stepDirName(state.step));
-  buildDirAtomically(dir, (tmp) => {
-    const f32 = (name: string, data: Float32Array, shape: readonly number[]) => ({ name, dtype: 'f32' as const, shape: [...shape], data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
-    writeSafetensors(path.join(tmp, WEIGHTS), trainable.map(([n, t]) => f32(n, t.f32, t.shape)));
-    writeSafetensors(path.join(tmp, MOMENTS), [...moments].map(([n, m]) => f32(n, m, [m.length])));
-    extra?.(tmp);
-    fs.writeFileSync(path.join(tmp, STATE), `${JSON.stringify(state, null, 2)}\n`);
-  }, true);
+  buildDirAtomically(
+    dir,
+    (tmp) => {
+      const f32 = (name: string, data: Float32Array, shape: readonly number[]) => ({
+        name,
+        dtype: 'f32' as const,
+        shape: [...shape],
+        data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      });
+      writeSafetensors(
+        path.join(tmp, WEIGHTS),
+        trainable.map(([n, t]) => f32(n, t.f32, t.shape)),
+      );
+      writeSafetensors(
+        path.join(tmp, MOMENTS),
+        [...moments].map(([n, m]) => f32(n, m, [m.length])),
+      );
+      extra?.(tmp);
+      fs.writeFileSync(path.join(tmp, STATE), `${JSON.stringify(state, null, 2)}\n`);
+    },
+    true,
+  );
   return dir;
 }
 
@@ -72,7 +123,11 @@ export function loadCheckpoint(dir: string): LoadedCheckpoint {
   let d = dir;
   if (!fs.existsSync(path.join(d, STATE))) {
     const latest = latestCheckpoint(path.join(dir, 'checkpoints')) ?? latestCheckpoint(dir);
-    if (!latest) throw new TsloraError(`--resume ${dir}: no complete checkpoint found`, { hint: 'pass a run directory (its --out) or a checkpoints/step-N directory', exitCode: 2 });
+    if (!latest)
+      throw new TsloraError(`--resume ${dir}: no complete checkpoint found`, {
+        hint: 'pass a run directory (its --out) or a checkpoints/step-N directory',
+        exitCode: 2,
+      });
     d = latest;
   }
   const stateFile = path.join(d, STATE);
@@ -80,7 +135,9 @@ export function loadCheckpoint(dir: string): LoadedCheckpoint {
   try {
     state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as TrainerState;
   } catch (e) {
-    throw new FileFormatError(stateFile, `cannot be read (${(e as Error).message})`, { hint: 'resume from an earlier checkpoint' });
+    throw new FileFormatError(stateFile, `cannot be read (${(e as Error).message})`, {
+      hint: 'resume from an earlier checkpoint',
+    });
   }
   const read = (file: string) => {
     const st = SafetensorsFile.open(path.join(d, file));

@@ -17,7 +17,10 @@ describe.each(['tiny-qwen2', 'tiny-qwen3'] as const)('%s: one LoRA step vs PyTor
     [`base_model.model.${p}.lora_B.weight`, m.lora_B.weight],
   ]);
   for (const [key, t] of pairs) t.f32.set(g.f32(key));
-  const loss = causalLmLoss(model.forward(g.int('input_ids'), { attentionMask: g.int('attention_mask') }), g.int('labels'));
+  const loss = causalLmLoss(
+    model.forward(g.int('input_ids'), { attentionMask: g.int('attention_mask') }),
+    g.int('labels'),
+  );
   loss.backward();
 
   it('covers all 7 projections of every layer (28 A/B pairs)', () => {

@@ -5,10 +5,10 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Io } from '../cli/command.js';
 import { withDefaults } from '../cli/flags.js';
-import { resolveTrainOptions } from '../commands/train-options.js';
 import { runTrain } from '../commands/train.js';
+import { resolveTrainOptions } from '../commands/train-options.js';
 import { demoTrainRecords, toJsonl } from '../demo/dataset.js';
-import { TINY_DEFAULTS, createTinyCheckpoint } from '../model/init.js';
+import { createTinyCheckpoint, TINY_DEFAULTS } from '../model/init.js';
 import { TRAIN_FLAGS } from './options.js';
 
 describe('learning', () => {
@@ -21,13 +21,31 @@ describe('learning', () => {
     createTinyCheckpoint(base, { ...TINY_DEFAULTS, hidden: 32, intermediate: 96, layers: 1, initStd: 0.4 });
     const data = path.join(root, 'train.jsonl');
     fs.writeFileSync(data, toJsonl(demoTrainRecords(2)));
-    const o = resolveTrainOptions(withDefaults('train', { model: base, data, out: path.join(root, 'run'), iters: 100, rank: 8, alpha: 16, lr: 2e-2, warmup: 5, 'batch-size': 4, 'max-seq-len': 48, 'mask-prompt': true }, TRAIN_FLAGS));
+    const o = resolveTrainOptions(
+      withDefaults(
+        'train',
+        {
+          model: base,
+          data,
+          out: path.join(root, 'run'),
+          iters: 100,
+          rank: 8,
+          alpha: 16,
+          lr: 2e-2,
+          warmup: 5,
+          'batch-size': 4,
+          'max-seq-len': 48,
+          'mask-prompt': true,
+        },
+        TRAIN_FLAGS,
+      ),
+    );
     const quiet: Io = { json: true, out: () => {}, note: () => {} };
     const t0 = performance.now();
     const r = await runTrain(o, quiet);
     const seconds = (performance.now() - t0) / 1000;
-    const first = (r.metrics.slice(0, 5).reduce((s, m) => s + m.loss, 0)) / 5;
-    const last = (r.metrics.slice(-5).reduce((s, m) => s + m.loss, 0)) / 5;
+    const first = r.metrics.slice(0, 5).reduce((s, m) => s + m.loss, 0) / 5;
+    const last = r.metrics.slice(-5).reduce((s, m) => s + m.loss, 0) / 5;
     console.log(`loss ${first.toFixed(3)} → ${last.toFixed(3)} in ${r.steps} steps, ${seconds.toFixed(1)} s`);
     expect(r.steps).toBe(100);
     expect(last).toBeLessThan(first / 2);

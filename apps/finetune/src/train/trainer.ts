@@ -2,18 +2,18 @@
 // evaluation, checkpoints, metrics, resume and clean interruption.
 import fs from 'node:fs';
 import path from 'node:path';
-import { AdamW, type Module, Random, type Tensor, TsloraError, clipGradNorm, lrAt } from '@tslora/core-tensor';
-import { type LoraConfig, applyLora, saveAdapter } from '@tslora/lora';
+import { AdamW, clipGradNorm, lrAt, type Module, Random, type Tensor, TsloraError } from '@tslora/core-tensor';
+import { applyLora, type LoraConfig, saveAdapter } from '@tslora/lora';
 import type { Io } from '../cli/command.js';
-import { type Example } from '../data/format.js';
-import { countTargets } from '../model/loss.js';
 import { parseTargets } from '../commands/targets.js';
+import type { Example } from '../data/format.js';
 import { evaluate } from '../evaluate.js';
+import { countTargets } from '../model/loss.js';
+import type { Session } from '../session.js';
 import { BatchStream } from './batches.js';
-import { type TrainerState, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { MetricsLog, type StepMetrics } from './metrics.js';
 import type { TrainOptions } from './options.js';
-import type { Session } from '../session.js';
 
 export interface TrainData {
   train: Example[];
@@ -48,14 +48,34 @@ function runIdentity(o: TrainOptions): Record<string, unknown> {
 }
 
 /** Sets up LoRA (or full fine-tuning) on the loaded model; returns the trainable parameters. */
-export function prepareModel(model: Module, o: TrainOptions, rng: Random): { params: [string, Tensor][]; lora: LoraConfig | undefined } {
+export function prepareModel(
+  model: Module,
+  o: TrainOptions,
+  rng: Random,
+): { params: [string, Tensor][]; lora: LoraConfig | undefined } {
   let lora: LoraConfig | undefined;
   if (o.fineTuneType === 'full') {
     model.unfreeze();
   } else {
     const n = (model as unknown as { config: { numHiddenLayers: number } }).config.numHiddenLayers;
-    const layers = o.layers === undefined ? null : Array.from({ length: Math.min(o.layers, n) }, (_, i) => n - Math.min(o.layers as number, n) + i);
-    lora = applyLora(model, { r: o.rank, alpha: o.alpha, dropout: o.dropout, targetModules: parseTargets(o.targets), layers, useRslora: o.rslora, init: o.init, seed: o.seed }, { rng }).config;
+    const layers =
+      o.layers === undefined
+        ? null
+        : Array.from({ length: Math.min(o.layers, n) }, (_, i) => n - Math.min(o.layers as number, n) + i);
+    lora = applyLora(
+      model,
+      {
+        r: o.rank,
+        alpha: o.alpha,
+        dropout: o.dropout,
+        targetModules: parseTargets(o.targets),
+        layers,
+        useRslora: o.rslora,
+        init: o.init,
+        seed: o.seed,
+      },
+      { rng },
+    ).config;
   }
   model.train();
   return { params: model.trainableParameters(), lora };
@@ -68,7 +88,13 @@ export function totalSteps(o: TrainOptions, batchesPerEpoch: number): number {
 }
 
 /** Runs (or resumes) training to the end or until interrupted. */
-export async function train(s: Session, data: TrainData, o: TrainOptions, io: Io, hooks: TrainHooks = {}): Promise<TrainResult> {
+export async function train(
+  s: Session,
+  data: TrainData,
+  o: TrainOptions,
+  io: Io,
+  hooks: TrainHooks = {},
+): Promise<TrainResult> {
   const rng = new Random(o.seed);
   const { params, lora } = prepareModel(s.model, o, rng);
   const opt = new AdamW(params, { lr: o.lr, weightDecay: o.weightDecay });
@@ -76,16 +102,22 @@ export async function train(s: Session, data: TrainData, o: TrainOptions, io: Io
   let state: TrainerState = { step: 0, epoch: 0, cursor: 0, rng: rng.state, optimizer: null, options: runIdentity(o) };
   if (o.resume) {
     const ck = loadCheckpoint(o.resume);
-    const mismatch = Object.entries(runIdentity(o)).filter(([k, v]) => JSON.stringify(ck.state.options[k]) !== JSON.stringify(v));
+    const mismatch = Object.entries(runIdentity(o)).filter(
+      ([k, v]) => JSON.stringify(ck.state.options[k]) !== JSON.stringify(v),
+    );
     if (mismatch.length) {
-      throw new TsloraError(`--resume ${ck.dir}: options differ from the checkpoint's run: ${mismatch.map(([k, v]) => `${k}=${JSON.stringify(v)} (was ${JSON.stringify(ck.state.options[k])})`).join(', ')}`, {
-        hint: 'resume with the same options as the original run',
-        exitCode: 2,
-      });
+      throw new TsloraError(
+        `--resume ${ck.dir}: options differ from the checkpoint's run: ${mismatch.map(([k, v]) => `${k}=${JSON.stringify(v)} (was ${JSON.stringify(ck.state.options[k])})`).join(', ')}`,
+        {
+          hint: 'resume with the same options as the original run',
+          exitCode: 2,
+        },
+      );
     }
     for (const [name, p] of params) {
       const w = ck.weights.get(name);
-      if (!w || w.length !== p.size) throw new TsloraError(`--resume ${ck.dir}: checkpoint has no weights for ${name}`, { exitCode: 2 });
+      if (!w || w.length !== p.size)
+        throw new TsloraError(`--resume ${ck.dir}: checkpoint has no weights for ${name}`, { exitCode: 2 });
       p.f32.set(w);
     }
     opt.loadStateDict({ ...(ck.state.optimizer ?? {}), moments: ck.moments });
@@ -93,7 +125,10 @@ export async function train(s: Session, data: TrainData, o: TrainOptions, io: Io
     rng.setState(state.rng);
     io.note(`resumed from ${ck.dir} at step ${state.step}`);
   }
-  const stream = new BatchStream(data.train, o.batchSize, data.padId, o.seed, { epoch: state.epoch, cursor: state.cursor });
+  const stream = new BatchStream(data.train, o.batchSize, data.padId, o.seed, {
+    epoch: state.epoch,
+    cursor: state.cursor,
+  });
   const total = totalSteps(o, stream.length);
   const metrics = new MetricsLog(path.join(o.out, 'metrics.jsonl'), state.step);
   const trainable = params.reduce((n, [, p]) => n + p.size, 0);
@@ -101,7 +136,13 @@ export async function train(s: Session, data: TrainData, o: TrainOptions, io: Io
 
   const save = (): string => {
     state = { ...state, epoch: stream.epoch, cursor: stream.cursor, rng: rng.state, optimizer: opt.stateDict().meta };
-    lastCkpt = saveCheckpoint(ckptRoot, state, params, opt.stateDict().moments, o.fineTuneType === 'lora' ? (dir) => writeAdapter(dir, s, o, lora as LoraConfig) : undefined);
+    lastCkpt = saveCheckpoint(
+      ckptRoot,
+      state,
+      params,
+      opt.stateDict().moments,
+      o.fineTuneType === 'lora' ? (dir) => writeAdapter(dir, s, o, lora as LoraConfig) : undefined,
+    );
     return lastCkpt;
   };
   const validate = (): number | undefined => {
@@ -138,20 +179,34 @@ export async function train(s: Session, data: TrainData, o: TrainOptions, io: Io
       loss += l.item();
       tokens += b.tokens;
     }
-    const gradNorm = clipGradNorm(params.map(([, p]) => p), o.maxGradNorm > 0 ? o.maxGradNorm : Number.POSITIVE_INFINITY);
+    const gradNorm = clipGradNorm(
+      params.map(([, p]) => p),
+      o.maxGradNorm > 0 ? o.maxGradNorm : Number.POSITIVE_INFINITY,
+    );
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
       opt.zeroGrad();
-      throw new TsloraError(`step ${step}: ${Number.isFinite(loss) ? `gradient norm is ${gradNorm}` : `loss is ${loss}`}; training stopped before applying the update`, {
-        hint: `the last good checkpoint is ${lastCkpt ?? '(none yet: use --save-every)'}; lower --lr or --max-grad-norm`,
-        exitCode: 1,
-      });
+      throw new TsloraError(
+        `step ${step}: ${Number.isFinite(loss) ? `gradient norm is ${gradNorm}` : `loss is ${loss}`}; training stopped before applying the update`,
+        {
+          hint: `the last good checkpoint is ${lastCkpt ?? '(none yet: use --save-every)'}; lower --lr or --max-grad-norm`,
+          exitCode: 1,
+        },
+      );
     }
     opt.step();
     opt.zeroGrad();
     state = { ...state, step };
     lastLoss = loss;
     const now = performance.now();
-    const row: StepMetrics = { step, loss, lr, grad_norm: gradNorm, tokens, tokens_per_s: tokens / ((now - ts) / 1000), elapsed_s: (now - t0) / 1000 };
+    const row: StepMetrics = {
+      step,
+      loss,
+      lr,
+      grad_norm: gradNorm,
+      tokens,
+      tokens_per_s: tokens / ((now - ts) / 1000),
+      elapsed_s: (now - t0) / 1000,
+    };
     const evalNow = (o.evalEvery > 0 && step % o.evalEvery === 0) || step === total;
     if (evalNow) {
       lastVal = validate();
@@ -166,7 +221,16 @@ export async function train(s: Session, data: TrainData, o: TrainOptions, io: Io
   save();
   if (!interrupted && o.fineTuneType === 'lora') writeAdapter(o.out, s, o, lora as LoraConfig);
   hooks.onEval?.(metrics.rows);
-  return { steps: state.step, totalSteps: total, interrupted, finalLoss: lastLoss, valLoss: lastVal, checkpoint: lastCkpt, trainable, metrics: metrics.rows };
+  return {
+    steps: state.step,
+    totalSteps: total,
+    interrupted,
+    finalLoss: lastLoss,
+    valLoss: lastVal,
+    checkpoint: lastCkpt,
+    trainable,
+    metrics: metrics.rows,
+  };
 }
 
 function writeAdapter(dir: string, s: Session, o: TrainOptions, lora: LoraConfig): void {

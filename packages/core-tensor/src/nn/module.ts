@@ -17,7 +17,9 @@ export abstract class Module {
     for (const [k, v] of Object.entries(this)) {
       if (k.startsWith('_')) continue;
       if (v instanceof Tensor || v instanceof Module) out.push([k, v]);
-      else if (Array.isArray(v)) v.forEach((m, i) => m instanceof Module && out.push([`${k}.${i}`, m]));
+      else if (Array.isArray(v)) {
+        for (const [i, m] of v.entries()) if (m instanceof Module) out.push([`${k}.${i}`, m]);
+      }
     }
     return out;
   }
@@ -110,7 +112,10 @@ export abstract class Module {
    * Copies tensors into the parameters by name. Strict mode refuses missing, unexpected and
    * mis-shaped entries, listing all of them in one error so a user sees the whole mismatch at once.
    */
-  loadStateDict(sd: Map<string, Tensor> | Record<string, Tensor>, opts: { strict?: boolean; source?: string } = {}): void {
+  loadStateDict(
+    sd: Map<string, Tensor> | Record<string, Tensor>,
+    opts: { strict?: boolean; source?: string } = {},
+  ): void {
     const strict = opts.strict ?? true;
     const entries = sd instanceof Map ? sd : new Map(Object.entries(sd));
     const params = new Map(this.namedParameters());
@@ -119,7 +124,8 @@ export abstract class Module {
     const misshaped: string[] = [];
     for (const [k, t] of entries) {
       const p = params.get(k);
-      if (p && !shapeEq(p.shape, t.shape)) misshaped.push(`${k}: expected ${shapeStr(p.shape)}, got ${shapeStr(t.shape)}`);
+      if (p && !shapeEq(p.shape, t.shape))
+        misshaped.push(`${k}: expected ${shapeStr(p.shape)}, got ${shapeStr(t.shape)}`);
     }
     const problems = [
       ...(misshaped.length ? [`mis-shaped: ${misshaped.join('; ')}`] : []),
@@ -127,9 +133,12 @@ export abstract class Module {
       ...(strict && unexpected.length ? [`unexpected: ${unexpected.join(', ')}`] : []),
     ];
     if (problems.length) {
-      throw new TsloraError(`${opts.source ?? 'loadStateDict'}: state dict does not fit the model — ${problems.join(' | ')}`, {
-        hint: 'the weights and the model config must come from the same checkpoint',
-      });
+      throw new TsloraError(
+        `${opts.source ?? 'loadStateDict'}: state dict does not fit the model — ${problems.join(' | ')}`,
+        {
+          hint: 'the weights and the model config must come from the same checkpoint',
+        },
+      );
     }
     // Copy into the parameter's own buffer: sharing the source's would let optimizer updates (which
     // mutate .data in place) write through into the caller's tensors, e.g. another model's weights.

@@ -29,7 +29,16 @@ function erf(x: number): number {
     Math.exp(
       -a * a -
         1.26551223 +
-        t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+        t *
+          (1.00002368 +
+            t *
+              (0.37409196 +
+                t *
+                  (0.09678418 +
+                    t *
+                      (-0.18628806 +
+                        t *
+                          (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
     );
   return s * (1 - y);
 }
@@ -40,7 +49,7 @@ const INV_SQRT2PI = 1 / Math.sqrt(2 * Math.PI);
 export const activations = {
   sigmoid: { name: 'sigmoid', f: sigmoidScalar, df: (_x: number, y: number) => y * (1 - y) },
   tanh: { name: 'tanh', f: Math.tanh, df: (_x: number, y: number) => 1 - y * y },
-  relu: { name: 'relu', f: (x: number) => (x > 0 ? x : 0), df: (x: number) => (x > 0 ? 1 : 0) },
+  relu: { name: 'relu', f: (x: number) => Math.max(x, 0), df: (x: number) => (x > 0 ? 1 : 0) },
   // SiLU(x) = x·σ(x); SiLU'(x) = σ(x)·(1 + x·(1 − σ(x)))
   silu: {
     name: 'silu',

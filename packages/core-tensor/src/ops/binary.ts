@@ -18,7 +18,14 @@ function checkF32(op: string, a: Tensor, b: Tensor): void {
 }
 
 /** Elementwise a∘b over the broadcast shape; same-shape and scalar cases run without index maps. */
-function forward(kind: Kind, a: Float32Array, aShape: Shape, b: Float32Array, bShape: Shape, outShape: Shape): Float32Array {
+function forward(
+  kind: Kind,
+  a: Float32Array,
+  aShape: Shape,
+  b: Float32Array,
+  bShape: Shape,
+  outShape: Shape,
+): Float32Array {
   const n = numel(outShape);
   const out = new Float32Array(n);
   const ia = broadcastIndex(aShape, outShape);

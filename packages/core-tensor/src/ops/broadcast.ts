@@ -44,7 +44,8 @@ export function sumToShape(g: Float32Array, outShape: Shape, inShape: Shape): Fl
   // Fast path: in is a trailing block of out (a bias over rows): out's rows fold onto it.
   const core = dropLeadingOnes(inShape);
   if (shapeEq(core, outShape.slice(outShape.length - core.length))) {
-    for (let i = 0; i < g.length; i += n) for (let j = 0; j < n; j++) out[j] = (out[j] as number) + (g[i + j] as number);
+    for (let i = 0; i < g.length; i += n)
+      for (let j = 0; j < n; j++) out[j] = (out[j] as number) + (g[i + j] as number);
     return out;
   }
   const idx = broadcastIndex(inShape, outShape) as Int32Array;

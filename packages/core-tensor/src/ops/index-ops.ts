@@ -17,9 +17,12 @@ export function embedding(weight: Tensor, ids: Tensor): Tensor {
   for (let i = 0; i < I.length; i++) {
     const id = I[i] as number;
     if (id < 0 || id >= V) {
-      throw new ShapeError(`embedding: token id ${id} at position ${i} is outside the embedding's ${V} rows (weight ${shapeStr(weight.shape)}, ids ${shapeStr(ids.shape)})`, {
-        hint: 'token ids must be < config.vocab_size; the tokenizer and checkpoint may not belong together',
-      });
+      throw new ShapeError(
+        `embedding: token id ${id} at position ${i} is outside the embedding's ${V} rows (weight ${shapeStr(weight.shape)}, ids ${shapeStr(ids.shape)})`,
+        {
+          hint: 'token ids must be < config.vocab_size; the tokenizer and checkpoint may not belong together',
+        },
+      );
     }
   }
   const W = weight.f32;

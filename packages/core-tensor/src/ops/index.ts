@@ -1,12 +1,13 @@
 // ops/index.ts — every op with a backward rule, one family per file.
+
+export { type Activation, type ActivationName, activations, gelu, relu, sigmoid, silu, tanh } from './activation.js';
 export { add, div, mul, sub } from './binary.js';
-export { exp, log, neg, pow, rsqrt, sqrt, unaryOp } from './unary.js';
-export { activations, type Activation, type ActivationName, gelu, relu, sigmoid, silu, tanh } from './activation.js';
+export { dropout } from './dropout.js';
+export { embedding, maskedFill, where } from './index-ops.js';
+export { type LinearCrossEntropyOptions, linearCrossEntropy } from './linear-cross-entropy.js';
+export { type MatmulOptions, matmul } from './matmul.js';
+export { rmsNorm } from './norm.js';
 export { max, mean, sum } from './reduce.js';
 export { concat, expand, permute, reshape, slice, transpose } from './shape-ops.js';
-export { embedding, maskedFill, where } from './index-ops.js';
-export { matmul, type MatmulOptions } from './matmul.js';
-export { crossEntropy, type CrossEntropyOptions, logSoftmax, softmax } from './softmax.js';
-export { rmsNorm } from './norm.js';
-export { dropout } from './dropout.js';
-export { linearCrossEntropy, type LinearCrossEntropyOptions } from './linear-cross-entropy.js';
+export { type CrossEntropyOptions, crossEntropy, logSoftmax, softmax } from './softmax.js';
+export { exp, log, neg, pow, rsqrt, sqrt, unaryOp } from './unary.js';

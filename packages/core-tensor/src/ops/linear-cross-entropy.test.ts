@@ -8,7 +8,8 @@ import { matmul } from './matmul.js';
 import { crossEntropy } from './softmax.js';
 
 const rng = new Random(7);
-const param = (shape: number[], std = 1) => new Tensor(rng.fillNormal(new Float32Array(shape.reduce((a, b) => a * b, 1)), 0, std), shape, { requiresGrad: true });
+const param = (shape: number[], std = 1) =>
+  new Tensor(rng.fillNormal(new Float32Array(shape.reduce((a, b) => a * b, 1)), 0, std), shape, { requiresGrad: true });
 
 describe('linearCrossEntropy', () => {
   const targets = Tensor.int([3, -100, 0, 7, 7, -100, 1]);
@@ -51,7 +52,9 @@ describe('linearCrossEntropy', () => {
   });
 
   it('refuses mismatched shapes and out-of-range targets', () => {
-    expect(() => linearCrossEntropy(param([2, 3]), param([4, 5]), Tensor.int([0, 1]))).toThrow(/linearCrossEntropy: h \[2, 3\], W \[4, 5\]/);
+    expect(() => linearCrossEntropy(param([2, 3]), param([4, 5]), Tensor.int([0, 1]))).toThrow(
+      /linearCrossEntropy: h \[2, 3\], W \[4, 5\]/,
+    );
     expect(() => linearCrossEntropy(param([2, 3]), param([4, 3]), Tensor.int([0, 4]))).toThrow(/target 4 at row 1/);
   });
 });

@@ -21,7 +21,14 @@ export interface LinearCrossEntropyOptions {
 }
 
 /** Σ over rows of logsumexp(logits_row) − logits_row[target], plus (optionally) d/dlogits in place. */
-function lossAndDlogits(L: Float32Array, M: number, V: number, tg: Int32Array, scale: number, wantGrad: boolean): number {
+function lossAndDlogits(
+  L: Float32Array,
+  M: number,
+  V: number,
+  tg: Int32Array,
+  scale: number,
+  wantGrad: boolean,
+): number {
   let total = 0;
   for (let r = 0; r < M; r++) {
     const o = r * V;
@@ -50,10 +57,23 @@ function lossAndDlogits(L: Float32Array, M: number, V: number, tg: Int32Array, s
  * h: (N,C)  W: (V,C) (the lm_head / tied embedding)  targets: (N) i32  →  scalar.
  * Gradients: dh always when h requires grad; dW only when W does (full fine-tuning).
  */
-export function linearCrossEntropy(h: Tensor, W: Tensor, targets: Tensor, opts: LinearCrossEntropyOptions = {}): Tensor {
+export function linearCrossEntropy(
+  h: Tensor,
+  W: Tensor,
+  targets: Tensor,
+  opts: LinearCrossEntropyOptions = {},
+): Tensor {
   const ignore = opts.ignoreIndex ?? -100;
-  if (h.ndim !== 2 || W.ndim !== 2 || h.shape[1] !== W.shape[1] || targets.dtype !== 'i32' || targets.size !== h.shape[0]) {
-    throw new ShapeError(`linearCrossEntropy: h ${shapeStr(h.shape)}, W ${shapeStr(W.shape)}, targets ${shapeStr(targets.shape)} ${targets.dtype}: need (N,C), (V,C), (N) i32`);
+  if (
+    h.ndim !== 2 ||
+    W.ndim !== 2 ||
+    h.shape[1] !== W.shape[1] ||
+    targets.dtype !== 'i32' ||
+    targets.size !== h.shape[0]
+  ) {
+    throw new ShapeError(
+      `linearCrossEntropy: h ${shapeStr(h.shape)}, W ${shapeStr(W.shape)}, targets ${shapeStr(targets.shape)} ${targets.dtype}: need (N,C), (V,C), (N) i32`,
+    );
   }
   const [N, C] = h.shape as [number, number];
   const V = W.shape[0] as number;

@@ -19,7 +19,9 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const transA = opts.transA ?? false;
   const transB = opts.transB ?? false;
   if (a.ndim < 2 || b.ndim < 2 || a.dtype !== 'f32' || b.dtype !== 'f32') {
-    throw new ShapeError(`matmul: needs f32 tensors with ≥ 2 dims, got ${shapeStr(a.shape)} ${a.dtype} and ${shapeStr(b.shape)} ${b.dtype}`);
+    throw new ShapeError(
+      `matmul: needs f32 tensors with ≥ 2 dims, got ${shapeStr(a.shape)} ${a.dtype} and ${shapeStr(b.shape)} ${b.dtype}`,
+    );
   }
   const [ar, ac] = a.shape.slice(-2) as [number, number];
   const [br, bc] = b.shape.slice(-2) as [number, number];
@@ -57,7 +59,16 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
         dA = new Float32Array(a.size);
         for (let i = 0; i < batch; i++) {
           const dCi = dC.subarray(i * m * n, (i + 1) * m * n);
-          be.gemm({ a: B, b: dCi, m: k, n: m, k: n, transA: transB, transB: true, out: dA.subarray(i * k * m, (i + 1) * k * m) });
+          be.gemm({
+            a: B,
+            b: dCi,
+            m: k,
+            n: m,
+            k: n,
+            transA: transB,
+            transB: true,
+            out: dA.subarray(i * k * m, (i + 1) * k * m),
+          });
         }
       }
     }

@@ -11,7 +11,9 @@ import { Tensor } from '../tensor.js';
 export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-6): Tensor {
   const C = x.shape[x.ndim - 1] as number;
   if (weight.ndim !== 1 || weight.shape[0] !== C) {
-    throw new ShapeError(`rmsNorm: weight ${shapeStr(weight.shape)} does not match the last dim of x ${shapeStr(x.shape)}`);
+    throw new ShapeError(
+      `rmsNorm: weight ${shapeStr(weight.shape)} does not match the last dim of x ${shapeStr(x.shape)}`,
+    );
   }
   const X = x.f32;
   const W = weight.f32;
@@ -38,7 +40,8 @@ export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-6): Tensor {
         let dot = 0;
         for (let c = 0; c < C; c++) dot += (W[c] as number) * (dy[o + c] as number) * (X[o + c] as number) * s;
         const m = dot / C;
-        for (let c = 0; c < C; c++) dx[o + c] = s * ((W[c] as number) * (dy[o + c] as number) - (X[o + c] as number) * s * m);
+        for (let c = 0; c < C; c++)
+          dx[o + c] = s * ((W[c] as number) * (dy[o + c] as number) - (X[o + c] as number) * s * m);
       }
     }
     return [dx, dw];

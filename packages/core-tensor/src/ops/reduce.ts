@@ -1,7 +1,7 @@
 // ops/reduce.ts — sum, mean and max over one axis (or all elements) and their backward rules.
 import { record } from '../autograd.js';
 import { ShapeError } from '../errors.js';
-import { numel, normAxis, shapeStr } from '../shape.js';
+import { normAxis, numel, shapeStr } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
 /** View of a shape around `axis` as (outer, dim, inner): element (o,d,i) is at (o·dim + d)·inner + i. */
@@ -64,7 +64,9 @@ export function max(x: Tensor, axis: number, keepdim = false): Tensor {
   const [outer, dim, inner] = splitAt(x.shape, a);
   if (dim === 0) {
     // As PyTorch: the max of nothing has no value (and no argmax for the backward to use).
-    throw new ShapeError(`max: axis ${axis} of shape ${shapeStr(x.shape)} is empty; the max of an empty axis is undefined`);
+    throw new ShapeError(
+      `max: axis ${axis} of shape ${shapeStr(x.shape)} is empty; the max of an empty axis is undefined`,
+    );
   }
   const X = x.f32;
   const Y = new Float32Array(outer * inner).fill(Number.NEGATIVE_INFINITY);

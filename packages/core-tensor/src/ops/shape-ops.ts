@@ -1,7 +1,7 @@
 // ops/shape-ops.ts — reshape, permute/transpose, slice, concat, expand: data movement and its adjoint.
 import { record } from '../autograd.js';
 import { ShapeError } from '../errors.js';
-import { numel, normAxis, type Shape, shapeStr, stridesOf } from '../shape.js';
+import { normAxis, numel, type Shape, shapeStr, stridesOf } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { broadcastIndex, sumToShape } from './broadcast.js';
 import { splitAt } from './reduce.js';
@@ -54,12 +54,15 @@ export function permute(x: Tensor, axes: readonly number[]): Tensor {
   const nd = x.ndim;
   const ax = axes.map((a) => normAxis('permute', a, nd));
   if (ax.length !== nd || new Set(ax).size !== nd) {
-    throw new ShapeError(`permute: axes [${axes.join(', ')}] are not a permutation of ${nd} dims (shape ${shapeStr(x.shape)})`);
+    throw new ShapeError(
+      `permute: axes [${axes.join(', ')}] are not a permutation of ${nd} dims (shape ${shapeStr(x.shape)})`,
+    );
   }
   const outShape = ax.map((a) => x.shape[a] as number);
-  const data = x.data instanceof Int32Array
-    ? permuteData(x.data, x.shape, ax, new Int32Array(x.size))
-    : permuteData(x.data, x.shape, ax, new Float32Array(x.size));
+  const data =
+    x.data instanceof Int32Array
+      ? permuteData(x.data, x.shape, ax, new Int32Array(x.size))
+      : permuteData(x.data, x.shape, ax, new Float32Array(x.size));
   const out = new Tensor(data, outShape);
   const inverse = new Array<number>(nd);
   ax.forEach((a, i) => {
@@ -83,18 +86,22 @@ export function slice(x: Tensor, axis: number, start: number, end: number): Tens
   const a = normAxis('slice', axis, x.ndim);
   const dim = x.shape[a] as number;
   if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && end <= dim && start <= end)) {
-    throw new ShapeError(`slice: [${start}, ${end}) is out of range for axis ${axis} of size ${dim} (shape ${shapeStr(x.shape)})`);
+    throw new ShapeError(
+      `slice: [${start}, ${end}) is out of range for axis ${axis} of size ${dim} (shape ${shapeStr(x.shape)})`,
+    );
   }
   const [outer, , inner] = splitAt(x.shape, a);
   const len = end - start;
   const outShape = x.shape.map((d, i) => (i === a ? len : d));
   const X = x.data;
   const Y = X instanceof Int32Array ? new Int32Array(outer * len * inner) : new Float32Array(outer * len * inner);
-  for (let o = 0; o < outer; o++) Y.set(X.subarray((o * dim + start) * inner, (o * dim + end) * inner), o * len * inner);
+  for (let o = 0; o < outer; o++)
+    Y.set(X.subarray((o * dim + start) * inner, (o * dim + end) * inner), o * len * inner);
   const out = new Tensor(Y, outShape);
   return record('slice', [x], out, (dy) => {
     const dx = new Float32Array(x.size);
-    for (let o = 0; o < outer; o++) dx.set(dy.subarray(o * len * inner, (o + 1) * len * inner), (o * dim + start) * inner);
+    for (let o = 0; o < outer; o++)
+      dx.set(dy.subarray(o * len * inner, (o + 1) * len * inner), (o * dim + start) * inner);
     return [dx];
   });
 }
@@ -106,18 +113,22 @@ export function concat(xs: readonly Tensor[], axis: number): Tensor {
   const a = normAxis('concat', axis, first.ndim);
   for (const t of xs) {
     if (t.ndim !== first.ndim || t.shape.some((d, i) => i !== a && d !== first.shape[i]) || t.dtype !== first.dtype) {
-      throw new ShapeError(`concat: ${shapeStr(t.shape)} ${t.dtype} does not match ${shapeStr(first.shape)} ${first.dtype} outside axis ${axis}`);
+      throw new ShapeError(
+        `concat: ${shapeStr(t.shape)} ${t.dtype} does not match ${shapeStr(first.shape)} ${first.dtype} outside axis ${axis}`,
+      );
     }
   }
   const [outer, , inner] = splitAt(first.shape, a);
   const dims = xs.map((t) => t.shape[a] as number);
   const total = dims.reduce((p, c) => p + c, 0);
   const outShape = first.shape.map((d, i) => (i === a ? total : d));
-  const Y = first.data instanceof Int32Array ? new Int32Array(outer * total * inner) : new Float32Array(outer * total * inner);
+  const Y =
+    first.data instanceof Int32Array ? new Int32Array(outer * total * inner) : new Float32Array(outer * total * inner);
   let off = 0;
   xs.forEach((t, k) => {
     const d = dims[k] as number;
-    for (let o = 0; o < outer; o++) Y.set(t.data.subarray(o * d * inner, (o + 1) * d * inner), (o * total + off) * inner);
+    for (let o = 0; o < outer; o++)
+      Y.set(t.data.subarray(o * d * inner, (o + 1) * d * inner), (o * total + off) * inner);
     off += d;
   });
   const out = new Tensor(Y, outShape);
@@ -129,7 +140,8 @@ export function concat(xs: readonly Tensor[], axis: number): Tensor {
       start += d;
       if (!needs[k]) return null;
       const g = new Float32Array(t.size);
-      for (let o = 0; o < outer; o++) g.set(dy.subarray((o * total + s) * inner, (o * total + s + d) * inner), o * d * inner);
+      for (let o = 0; o < outer; o++)
+        g.set(dy.subarray((o * total + s) * inner, (o * total + s + d) * inner), o * d * inner);
       return g;
     });
   });

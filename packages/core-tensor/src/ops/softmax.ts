@@ -112,7 +112,9 @@ export interface CrossEntropyOptions {
 export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropyOptions = {}): Tensor {
   const ignore = opts.ignoreIndex ?? -100;
   if (logits.ndim !== 2 || targets.dtype !== 'i32' || targets.size !== logits.shape[0]) {
-    throw new ShapeError(`crossEntropy: logits must be (N,V) and targets (N) i32; got ${shapeStr(logits.shape)} and ${shapeStr(targets.shape)} ${targets.dtype}`);
+    throw new ShapeError(
+      `crossEntropy: logits must be (N,V) and targets (N) i32; got ${shapeStr(logits.shape)} and ${shapeStr(targets.shape)} ${targets.dtype}`,
+    );
   }
   const [N, V] = logits.shape as [number, number];
   const X = logits.f32;
@@ -123,7 +125,10 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
   for (let r = 0; r < N; r++) {
     const t = Tg[r] as number;
     if (t === ignore) continue;
-    if (t < 0 || t >= V) throw new ShapeError(`crossEntropy: target ${t} at row ${r} is outside [0, ${V}) (logits ${shapeStr(logits.shape)}, targets ${shapeStr(targets.shape)})`);
+    if (t < 0 || t >= V)
+      throw new ShapeError(
+        `crossEntropy: target ${t} at row ${r} is outside [0, ${V}) (logits ${shapeStr(logits.shape)}, targets ${shapeStr(targets.shape)})`,
+      );
     const row = X.subarray(r * V, (r + 1) * V);
     let mx = Number.NEGATIVE_INFINITY;
     for (let v = 0; v < V; v++) if ((row[v] as number) > mx) mx = row[v] as number;

@@ -8,12 +8,7 @@ import { ShapeError } from '../errors.js';
 import { Tensor } from '../tensor.js';
 
 /** Applies f elementwise; `df(x, y)` is the local derivative given input x and output y. */
-export function unaryOp(
-  op: string,
-  x: Tensor,
-  f: (x: number) => number,
-  df: (x: number, y: number) => number,
-): Tensor {
+export function unaryOp(op: string, x: Tensor, f: (x: number) => number, df: (x: number, y: number) => number): Tensor {
   if (x.dtype !== 'f32') throw new ShapeError(`${op}: expects an f32 tensor, got ${x.dtype}`);
   const X = x.f32;
   const Y = new Float32Array(X.length);
@@ -27,7 +22,12 @@ export function unaryOp(
 }
 
 export function neg(x: Tensor): Tensor {
-  return unaryOp('neg', x, (v) => -v, () => -1);
+  return unaryOp(
+    'neg',
+    x,
+    (v) => -v,
+    () => -1,
+  );
 }
 export function exp(x: Tensor): Tensor {
   return unaryOp('exp', x, Math.exp, (_, y) => y);
@@ -41,10 +41,26 @@ export function sqrt(x: Tensor): Tensor {
 }
 /** 1/sqrt(x); d/dx = −½·x^(−3/2) = −½·y³. */
 export function rsqrt(x: Tensor): Tensor {
-  return unaryOp('rsqrt', x, (v) => 1 / Math.sqrt(v), (_, y) => -0.5 * y * y * y);
+  return unaryOp(
+    'rsqrt',
+    x,
+    (v) => 1 / Math.sqrt(v),
+    (_, y) => -0.5 * y * y * y,
+  );
 }
 /** x^p for a constant exponent p. */
 export function pow(x: Tensor, p: number): Tensor {
-  if (p === 2) return unaryOp('pow', x, (v) => v * v, (v) => 2 * v);
-  return unaryOp('pow', x, (v) => v ** p, (v) => p * v ** (p - 1));
+  if (p === 2)
+    return unaryOp(
+      'pow',
+      x,
+      (v) => v * v,
+      (v) => 2 * v,
+    );
+  return unaryOp(
+    'pow',
+    x,
+    (v) => v ** p,
+    (v) => p * v ** (p - 1),
+  );
 }
