@@ -1,9 +1,10 @@
 // sdpa.test.ts — the fused attention against its composite, finite differences and edge cases.
 import { Random, ShapeError, Tensor } from '@tslora/core-tensor';
 import { expectClose, gradcheck } from '@tslora/core-tensor/testing';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { scaledDotProductAttentionComposite } from './composite.js';
 import { attentionWeights, type SdpaOptions, scaledDotProductAttention } from './sdpa.js';
+import { rowKernels, setWasmRowKernels } from './wasm-rows.js';
 
 function qkv(rng: Random, B: number, H: number, Hkv: number, T: number, S: number, D: number) {
   const q = Tensor.randn([B, H, T, D], rng).detach();
@@ -64,18 +65,27 @@ describe('scaledDotProductAttention vs the core-tensor composite', () => {
       [...Array(100).fill(1), ...Array(30).fill(0), 0, ...Array(128).fill(1), 0],
     ],
   ];
-  for (const [label, B, H, Hkv, T, S, D, opts, mask] of cases) {
-    it(label, () => {
-      const { q, k, v } = qkv(new Random(B * 100 + H * 10 + T), B, H, Hkv, T, S, D);
-      const o = mask ? { ...opts, attentionMask: Tensor.int(mask, [B, S]) } : opts;
-      const fused = run(scaledDotProductAttention, q, k, v, o);
-      const comp = run(scaledDotProductAttentionComposite, q, k, v, o);
-      expectClose(fused.out, comp.out, { atol: 1e-5, rtol: 1e-5, label: 'out' });
-      expectClose(fused.dq as Float32Array, comp.dq as Float32Array, { atol: 1e-5, rtol: 1e-5, label: 'dq' });
-      expectClose(fused.dk as Float32Array, comp.dk as Float32Array, { atol: 1e-5, rtol: 1e-5, label: 'dk' });
-      expectClose(fused.dv as Float32Array, comp.dv as Float32Array, { atol: 1e-5, rtol: 1e-5, label: 'dv' });
-    });
-  }
+  afterAll(() => setWasmRowKernels(true));
+  it('has the WebAssembly SIMD row kernels in this Node (so the default path below is the SIMD one)', () => {
+    expect(rowKernels()).not.toBeNull();
+  });
+  for (const [rowPath, simd] of [
+    ['SIMD rows', true],
+    ['scalar JS rows', false],
+  ] as const)
+    for (const [label, B, H, Hkv, T, S, D, opts, mask] of cases) {
+      it(`${label} [${rowPath}]`, () => {
+        setWasmRowKernels(simd);
+        const { q, k, v } = qkv(new Random(B * 100 + H * 10 + T), B, H, Hkv, T, S, D);
+        const o = mask ? { ...opts, attentionMask: Tensor.int(mask, [B, S]) } : opts;
+        const fused = run(scaledDotProductAttention, q, k, v, o);
+        const comp = run(scaledDotProductAttentionComposite, q, k, v, o);
+        expectClose(fused.out, comp.out, { atol: 1e-5, rtol: 1e-5, label: 'out' });
+        expectClose(fused.dq as Float32Array, comp.dq as Float32Array, { atol: 1e-5, rtol: 1e-5, label: 'dq' });
+        expectClose(fused.dk as Float32Array, comp.dk as Float32Array, { atol: 1e-5, rtol: 1e-5, label: 'dk' });
+        expectClose(fused.dv as Float32Array, comp.dv as Float32Array, { atol: 1e-5, rtol: 1e-5, label: 'dv' });
+      });
+    }
 });
 
 describe('scaledDotProductAttention gradients', () => {

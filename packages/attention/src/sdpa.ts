@@ -16,6 +16,7 @@
 import { getBackend, record, ShapeError, shapeStr, Tensor } from '@tslora/core-tensor';
 import { keyBias, type MaskSpec, resolveQueryOffset } from './masks.js';
 import { probsFromLse, type RowBlock, softmaxBackwardRows, softmaxRows } from './softmax-rows.js';
+import { rowKernels, wasmArena } from './wasm-rows.js';
 
 /** Options of {@link scaledDotProductAttention}. */
 export interface SdpaOptions extends MaskSpec {
@@ -115,18 +116,36 @@ function makePlan(op: string, q: Tensor, k: Tensor, v: Tensor | null, opts: Sdpa
 }
 
 /** The block of query positions [i0, min(T, i0+Tc)) of sequence b, with the keys it can see. */
-function blockAt(p: Plan, b: number, i0: number): RowBlock {
+function blockAt(p: Plan, b: number, i0: number, blocks: ScoreBlocks): RowBlock {
   const i1 = Math.min(p.T, i0 + p.Tc);
   const L = Math.min(p.causal ? Math.min(p.S, i1 + p.offset) : p.S, p.kvEnd[b] as number);
+  const { rep, causal, offset, bias } = p;
+  return { rows: (i1 - i0) * rep, L, rep, i0, causal, offset, bias, biasOff: b * p.S, biasPtr: blocks.biasPtr };
+}
+
+/**
+ * Where a call's two score blocks (E/P and dP/dS, ≤ Tc·rep·S floats each) live: in the SIMD row
+ * kernels' memory when they are available (the GEMMs write straight into it), else in JS scratch.
+ * With the SIMD kernels the current sequence's bias row is copied next to them (at `biasPtr`).
+ */
+interface ScoreBlocks {
+  take(which: 0 | 1, n: number): Float32Array;
+  /** Makes sequence b's bias row available to the kernels (a copy; nothing without a mask or SIMD). */
+  useSequence(b: number): void;
+  biasPtr: number;
+}
+
+function scoreBlocks(p: Plan): ScoreBlocks {
+  const cap = p.Tc * p.rep * p.S;
+  const k = rowKernels();
+  if (!k) return { take: (w, n) => scratch(w === 0 ? 'p' : 'ds', n), useSequence: () => {}, biasPtr: -1 };
+  const mem = wasmArena(k, 2 * cap + p.S); // grown here, once per call: no view outlives the call
   return {
-    rows: (i1 - i0) * p.rep,
-    L,
-    rep: p.rep,
-    i0,
-    causal: p.causal,
-    offset: p.offset,
-    bias: p.bias,
-    biasOff: b * p.S,
+    take: (w, n) => mem.subarray(w * cap, w * cap + n),
+    useSequence: (b) => {
+      if (p.bias) mem.set(p.bias.subarray(b * p.S, (b + 1) * p.S), 2 * cap);
+    },
+    biasPtr: 2 * cap * 4,
   };
 }
 
@@ -186,7 +205,9 @@ function sdpaForward(
   const be = getBackend();
   const O = new Float32Array(B * H * T * D);
   const lse = new Float64Array(B * H * T);
+  const blocks = scoreBlocks(p);
   for (let b = 0; b < B; b++) {
+    blocks.useSequence(b);
     for (let g = 0; g < Hkv; g++) {
       const qOff = (b * H + g * rep) * T * D;
       const kOff = (b * Hkv + g) * p.S * D;
@@ -195,7 +216,7 @@ function sdpaForward(
       const rowScale = scratch64('rowScale', R);
       toTokenMajor(Q, qOff, Qt, p);
       for (let i0 = 0; i0 < T; i0 += p.Tc) {
-        const blk = blockAt(p, b, i0);
+        const blk = blockAt(p, b, i0, blocks);
         const { rows, L } = blk;
         const r0 = i0 * rep;
         const lseOff = (b * Hkv + g) * R + r0;
@@ -205,7 +226,7 @@ function sdpaForward(
           Ot.fill(0, r0 * D, (r0 + rows) * D);
           continue;
         }
-        const E = scratch('p', rows * L);
+        const E = blocks.take(0, rows * L);
         // S = scale·Q_blk·K_Lᵀ: (rows,D)·(D,L)
         be.gemm({
           a: Qt.subarray(r0 * D, (r0 + rows) * D),
@@ -251,7 +272,9 @@ function sdpaBackward(
   const dq = needs[0] ? new Float32Array(Q.length) : null;
   const dk = needs[1] ? new Float32Array(K.length) : null; // accumulated block by block (beta = 1)
   const dv = needs[2] ? new Float32Array(V.length) : null;
+  const blocks = scoreBlocks(p);
   for (let b = 0; b < B; b++) {
+    blocks.useSequence(b);
     for (let g = 0; g < Hkv; g++) {
       const qOff = (b * H + g * rep) * T * D;
       const kOff = (b * Hkv + g) * p.S * D;
@@ -263,7 +286,7 @@ function sdpaBackward(
       toTokenMajor(dO, qOff, dOt, p);
       rowDots(dO, O, qOff, delta, p);
       for (let i0 = 0; i0 < T; i0 += p.Tc) {
-        const blk = blockAt(p, b, i0);
+        const blk = blockAt(p, b, i0, blocks);
         const { rows, L } = blk;
         const r0 = i0 * rep;
         if (L === 0) {
@@ -273,7 +296,7 @@ function sdpaBackward(
         const Qb = Qt.subarray(r0 * D, (r0 + rows) * D);
         const dOb = dOt.subarray(r0 * D, (r0 + rows) * D);
         const KL = K.subarray(kOff, kOff + L * D);
-        const P = scratch('p', rows * L);
+        const P = blocks.take(0, rows * L);
         be.gemm({ a: Qb, b: KL, m: rows, n: L, k: D, transB: true, alpha: p.scale, out: P });
         probsFromLse(P, blk, lse, (b * Hkv + g) * R + r0);
         // dV_L += Pᵀ·dO_blk: (L,rows)·(rows,D) — the sum over the group's query heads is the inner dim
@@ -281,7 +304,7 @@ function sdpaBackward(
           be.gemm({ a: P, b: dOb, m: L, n: D, k: rows, transA: true, beta: 1, out: dv.subarray(kOff, kOff + L * D) });
         if (!dq && !dk) continue;
         // dP = dO_blk·V_Lᵀ: (rows,D)·(D,L), then dS in place
-        const dS = scratch('ds', rows * L);
+        const dS = blocks.take(1, rows * L);
         be.gemm({ a: dOb, b: V.subarray(kOff, kOff + L * D), m: rows, n: L, k: D, transB: true, out: dS });
         softmaxBackwardRows(P, dS, blk, delta, r0);
         // dQ_blk = scale·dS·K_L: (rows,L)·(L,D);  dK_L += scale·dSᵀ·Q_blk: (L,rows)·(rows,D)

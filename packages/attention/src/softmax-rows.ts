@@ -4,6 +4,7 @@
 // group interleaved token-major (see RowBlock). Masks arrive as a causal limit per row and an additive
 // key bias (0 keep, −∞ pad) shared by every row of the sequence, so nothing mask-shaped is allocated.
 import { causalLimit } from './masks.js';
+import { type RowKernels, rowKernels } from './wasm-rows.js';
 
 // exp(v) for v ≤ 0 (every exponent here is a score minus its row max or log-sum-exp):
 // v = −(k/32)·ln2 + r with r ∈ (−ln2/32, 0], exp(v) = 2^(−k/32)·e^r, e^r by a degree-4 Taylor
@@ -42,11 +43,62 @@ export interface RowBlock {
   bias: Float32Array | null;
   /** Where this block's sequence starts in `bias` (b·S). */
   biasOff: number;
+  /** Byte offset of a copy of this sequence's bias row in the SIMD kernels' memory (used when the block lives there). */
+  biasPtr?: number;
 }
 
 /** Keys [0, limit) that row r may see under the causal rule. */
 function rowLimit(blk: RowBlock, r: number): number {
   return causalLimit(blk.i0 + Math.floor(r / blk.rep), blk.offset, blk.L, blk.causal);
+}
+
+/** The SIMD kernels when `buf` lives in their memory (sdpa's score blocks do), else null: scalar JS. */
+function simdFor(buf: Float32Array): RowKernels | null {
+  const k = rowKernels();
+  return k && buf.buffer === k.memory.buffer ? k : null;
+}
+
+// Scalar loops over buf[o + j], j ∈ [from, to): the whole row without SIMD, the last n mod 4 with it.
+function maxJs(buf: Float32Array, o: number, from: number, to: number, blk: RowBlock): number {
+  const { bias, biasOff } = blk;
+  let mx = Number.NEGATIVE_INFINITY;
+  for (let j = from; j < to; j++) {
+    const s = (buf[o + j] as number) + (bias === null ? 0 : (bias[biasOff + j] as number));
+    if (s > mx) mx = s;
+  }
+  return mx;
+}
+function expJs(buf: Float32Array, o: number, from: number, to: number, blk: RowBlock, sub: number): number {
+  const { bias, biasOff } = blk;
+  let sum = 0;
+  for (let j = from; j < to; j++) {
+    const e = expNonPositive((buf[o + j] as number) + (bias === null ? 0 : (bias[biasOff + j] as number)) - sub);
+    buf[o + j] = e;
+    sum += e;
+  }
+  return sum;
+}
+
+/** max_j<lim of row o (scores + bias). */
+function rowMax(k: RowKernels | null, buf: Float32Array, o: number, lim: number, blk: RowBlock): number {
+  const n4 = k ? lim & ~3 : 0;
+  let mx = Number.NEGATIVE_INFINITY;
+  if (k && n4 > 0) {
+    const p = buf.byteOffset + o * 4;
+    mx = blk.bias === null ? k.rowMax(p, n4) : k.rowMaxBias(p, blk.biasPtr as number, n4);
+  }
+  return Math.max(mx, maxJs(buf, o, n4, lim, blk));
+}
+
+/** Row o, keys j < lim: x ← exp(x + bias − sub) in place; returns the row sum. */
+function rowExp(k: RowKernels | null, buf: Float32Array, o: number, lim: number, blk: RowBlock, sub: number): number {
+  const n4 = k ? lim & ~3 : 0;
+  let sum = 0;
+  if (k && n4 > 0) {
+    const p = buf.byteOffset + o * 4;
+    sum = blk.bias === null ? k.expRow(p, n4, sub) : k.expRowBias(p, blk.biasPtr as number, n4, sub);
+  }
+  return sum + expJs(buf, o, n4, lim, blk, sub);
 }
 
 /**
@@ -63,19 +115,12 @@ export function softmaxRows(
   lseOff: number,
   rowScale: Float64Array | null,
 ): void {
-  const { rows, L, bias, biasOff } = blk;
+  const k = simdFor(buf);
+  const { rows, L } = blk;
   for (let r = 0; r < rows; r++) {
     const lim = rowLimit(blk, r);
     const o = r * L;
-    let mx = Number.NEGATIVE_INFINITY;
-    if (bias === null) {
-      for (let j = 0; j < lim; j++) if ((buf[o + j] as number) > mx) mx = buf[o + j] as number;
-    } else {
-      for (let j = 0; j < lim; j++) {
-        const s = (buf[o + j] as number) + (bias[biasOff + j] as number);
-        if (s > mx) mx = s;
-      }
-    }
+    const mx = rowMax(k, buf, o, lim, blk);
     buf.fill(0, o + lim, o + L);
     if (mx === Number.NEGATIVE_INFINITY) {
       buf.fill(0, o, o + lim);
@@ -83,22 +128,9 @@ export function softmaxRows(
       if (rowScale) rowScale[r] = 0;
       continue;
     }
-    let sum = 0;
-    if (bias === null) {
-      for (let j = o; j < o + lim; j++) {
-        const e = expNonPositive((buf[j] as number) - mx);
-        buf[j] = e;
-        sum += e;
-      }
-    } else {
-      for (let j = 0; j < lim; j++) {
-        const e = expNonPositive((buf[o + j] as number) + (bias[biasOff + j] as number) - mx);
-        buf[o + j] = e;
-        sum += e;
-      }
-    }
+    const sum = rowExp(k, buf, o, lim, blk, mx); // ≥ 1: the max itself contributes e^0
     lse[lseOff + r] = mx + Math.log(sum);
-    const inv = 1 / sum; // sum ≥ 1: the max itself contributes e^0
+    const inv = 1 / sum;
     if (rowScale) rowScale[r] = inv;
     else for (let j = o; j < o + lim; j++) buf[j] = (buf[j] as number) * inv;
   }
@@ -106,17 +138,13 @@ export function softmaxRows(
 
 /** In place: recomputed scaled scores → the forward's probabilities, P = exp(s + bias − lse). */
 export function probsFromLse(buf: Float32Array, blk: RowBlock, lse: Float64Array, lseOff: number): void {
-  const { rows, L, bias, biasOff } = blk;
+  const k = simdFor(buf);
+  const { rows, L } = blk;
   for (let r = 0; r < rows; r++) {
     const l = lse[lseOff + r] as number;
     const o = r * L;
     const lim = l === Number.NEGATIVE_INFINITY ? 0 : rowLimit(blk, r);
-    if (bias === null) {
-      for (let j = o; j < o + lim; j++) buf[j] = expNonPositive((buf[j] as number) - l);
-    } else {
-      for (let j = 0; j < lim; j++)
-        buf[o + j] = expNonPositive((buf[o + j] as number) + (bias[biasOff + j] as number) - l);
-    }
+    rowExp(k, buf, o, lim, blk, l);
     buf.fill(0, o + lim, o + L);
   }
 }
@@ -132,12 +160,15 @@ export function softmaxBackwardRows(
   delta: Float64Array,
   deltaOff: number,
 ): void {
+  const k = simdFor(P) && simdFor(dP);
   const { rows, L } = blk;
   for (let r = 0; r < rows; r++) {
     const dot = delta[deltaOff + r] as number;
     const lim = rowLimit(blk, r);
     const o = r * L;
-    for (let j = o; j < o + lim; j++) dP[j] = (P[j] as number) * ((dP[j] as number) - dot);
+    const n4 = k ? lim & ~3 : 0;
+    if (k && n4 > 0) k.dsRow(P.byteOffset + o * 4, dP.byteOffset + o * 4, n4, dot);
+    for (let j = o + n4; j < o + lim; j++) dP[j] = (P[j] as number) * ((dP[j] as number) - dot);
     dP.fill(0, o + lim, o + L);
   }
 }
