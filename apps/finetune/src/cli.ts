@@ -35,6 +35,24 @@ function makeIo(json: boolean): Io {
   };
 }
 
+/** Plain words for the errno codes of a write that ran out of room. */
+function writeFailure(code: string | undefined): { what: string; hint: string } | undefined {
+  const kept = 'the previous files were kept and nothing partial was left';
+  if (code === 'ENOSPC')
+    return {
+      what: 'no space left on device',
+      hint: `free disk space (or choose --out on a larger disk) and run again; ${kept}`,
+    };
+  if (code === 'EDQUOT')
+    return { what: 'disk quota exceeded', hint: `free space within your quota and run again; ${kept}` };
+  if (code === 'EFBIG')
+    return {
+      what: 'file too large for the file-size limit (ulimit -f)',
+      hint: `raise the limit (ulimit -f unlimited) and run again; ${kept}`,
+    };
+  return undefined;
+}
+
 /** Turns any error into an `error:` and a `hint:` line on stderr and an exit code. */
 export function reportError(e: unknown, command?: string): number {
   if (e instanceof TsloraError) {
@@ -44,15 +62,16 @@ export function reportError(e: unknown, command?: string): number {
       (e instanceof FileFormatError
         ? `fix or replace ${e.file}`
         : `see finetune ${command ? `${command} ` : ''}--help`);
-    process.stderr.write(`error: ${e.message}\nhint: ${hint}\n`);
+    // A failed write wrapped by the library: say in words what the errno means.
+    const why = writeFailure((e.cause as NodeJS.ErrnoException | undefined)?.code);
+    process.stderr.write(`error: ${why ? `${why.what}: ` : ''}${e.message}\nhint: ${why ? why.hint : hint}\n`);
     if (process.env.TSLORA_DEBUG) process.stderr.write(`${e.stack}\n`);
     return e.exitCode;
   }
   const err = e as NodeJS.ErrnoException;
-  if (err?.code === 'ENOSPC') {
-    process.stderr.write(
-      `error: no space left on device (${err.path ?? err.message}); nothing partial was kept\nhint: free disk space and run again\n`,
-    );
+  const why = writeFailure(err?.code);
+  if (why) {
+    process.stderr.write(`error: ${why.what} (${err.path ?? err.message})\nhint: ${why.hint}\n`);
     return 1;
   }
   if (err?.code === 'EACCES' || err?.code === 'EPERM' || err?.code === 'EROFS') {

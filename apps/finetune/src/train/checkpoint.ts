@@ -58,9 +58,42 @@ function checkFinite(root: string, step: number, tensors: Iterable<readonly [str
   }
 }
 
+/** The errno code of a failed write, whether raw or wrapped by the safetensors writer. */
+function ioCode(e: unknown): string | undefined {
+  const own = (e as NodeJS.ErrnoException)?.code;
+  return own ?? ((e as { cause?: NodeJS.ErrnoException })?.cause?.code || undefined);
+}
+
+/** The files of one checkpoint, written into its temp dir. */
+function writeStepFiles(
+  tmp: string,
+  state: TrainerState,
+  trainable: [string, Tensor][],
+  moments: Map<string, Float32Array>,
+  extra?: (dir: string) => void,
+): void {
+  const f32 = (name: string, data: Float32Array, shape: readonly number[]) => ({
+    name,
+    dtype: 'f32' as const,
+    shape: [...shape],
+    data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+  });
+  writeSafetensors(
+    path.join(tmp, WEIGHTS),
+    trainable.map(([n, t]) => f32(n, t.f32, t.shape)),
+  );
+  writeSafetensors(
+    path.join(tmp, MOMENTS),
+    [...moments].map(([n, m]) => f32(n, m, [m.length])),
+  );
+  extra?.(tmp);
+  fs.writeFileSync(path.join(tmp, STATE), `${JSON.stringify(state, null, 2)}\n`);
+}
+
 /**
  * Writes one checkpoint atomically; `extra(dir)` adds files (the PEFT adapter) inside the same commit.
- * Temp dirs left by killed saves are removed first; non-finite values are refused.
+ * Temp dirs left by killed saves are removed first; non-finite values are refused. A write that
+ * fails (disk full, file-size limit) names the checkpoint and the last complete one, not a temp path.
  */
 export function saveCheckpoint(
   root: string,
@@ -74,28 +107,21 @@ export function saveCheckpoint(
     for (const f of fs.readdirSync(root))
       if (LEFTOVER.test(f)) fs.rmSync(path.join(root, f), { recursive: true, force: true });
   const dir = path.join(root, stepDirName(state.step));
-  buildDirAtomically(
-    dir,
-    (tmp) => {
-      const f32 = (name: string, data: Float32Array, shape: readonly number[]) => ({
-        name,
-        dtype: 'f32' as const,
-        shape: [...shape],
-        data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
-      });
-      writeSafetensors(
-        path.join(tmp, WEIGHTS),
-        trainable.map(([n, t]) => f32(n, t.f32, t.shape)),
-      );
-      writeSafetensors(
-        path.join(tmp, MOMENTS),
-        [...moments].map(([n, m]) => f32(n, m, [m.length])),
-      );
-      extra?.(tmp);
-      fs.writeFileSync(path.join(tmp, STATE), `${JSON.stringify(state, null, 2)}\n`);
-    },
-    true,
-  );
+  try {
+    buildDirAtomically(dir, (tmp) => writeStepFiles(tmp, state, trainable, moments, extra), true);
+  } catch (e) {
+    const code = ioCode(e);
+    if (code === undefined) throw e;
+    const cause = (e as { cause?: unknown }).cause ?? e;
+    throw new TsloraError(
+      `checkpoint ${dir} was not written (${code}); the last complete checkpoint is ${latestCheckpoint(root) ?? '(none yet)'}`,
+      {
+        hint: `check free space and limits on ${root}, then resume with --resume`,
+        exitCode: 1,
+        cause,
+      },
+    );
+  }
   return dir;
 }
 

@@ -78,6 +78,7 @@ function expectSameAsReference(out: string): void {
   const ck = path.join(out, 'checkpoints');
   for (const n of stepDirs(ck)) expectCompleteCheckpoint(path.join(ck, `step-${n}`), n);
   expect(leftovers(ck), 'temp dirs of killed saves are gone').toEqual([]);
+  expect(leftovers(out), 'no temp files of killed writes in the run dir').toEqual([]);
 }
 
 beforeAll(async () => {
@@ -145,6 +146,7 @@ async function killOnce(
 ): Promise<{ killed: boolean; midWrite: boolean; code: number | null; stderr: string }> {
   const ck = path.join(out, 'checkpoints');
   const resume = stepDirs(ck).length > 0;
+  const before = new Set(leftovers(ck));
   fs.mkdirSync(ck, { recursive: true }); // watched from the start; a fresh run then needs --force
   const child = startCli(resume ? trainArgs(out, '--resume', out) : trainArgs(out, '--force'));
   let timer: NodeJS.Timeout | undefined;
@@ -161,7 +163,7 @@ async function killOnce(
   clearTimeout(timer);
   return {
     killed: r.signal === 'SIGKILL',
-    midWrite: leftovers(ck).some((f) => /^\.step-/.test(f)),
+    midWrite: leftovers(ck).some((f) => /^\.step-/.test(f) && !before.has(f)),
     code: r.code,
     stderr: r.stderr,
   };

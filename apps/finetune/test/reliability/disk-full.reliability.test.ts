@@ -1,0 +1,205 @@
+// disk-full.reliability.test.ts — writes that fail for lack of room: the previous state stays intact and the message says why.
+//
+// Two ways to run out of room: a tiny tmpfs (a real ENOSPC; needs root and mount permission, else
+// those cases are skipped and say so) and RLIMIT_FSIZE via `ulimit -f` (EFBIG; works anywhere —
+// node ignores SIGXFSZ, so the write fails instead of killing the process).
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  expectCleanError,
+  expectCompleteCheckpoint,
+  Ledger,
+  leftovers,
+  makeTinyBase,
+  metricRows,
+  runCli,
+  runMain,
+  sampleRecords,
+  startCli,
+  stepDirs,
+  tempRoot,
+  tensorBytes,
+  waitFor,
+  writeJsonl,
+} from './harness.js';
+
+const root = tempRoot('disk');
+const base = path.join(root, 'base');
+const data = path.join(root, 'data.jsonl');
+const adapter = path.join(root, 'adapter');
+const ledger = new Ledger();
+const ITERS = 12;
+const mounts: string[] = [];
+
+const trainArgs = (out: string, ...extra: string[]) => [
+  'train',
+  '--model',
+  base,
+  '--data',
+  data,
+  '--out',
+  out,
+  '--iters',
+  String(ITERS),
+  '--batch-size',
+  '2',
+  '--max-seq-len',
+  '32',
+  '--lr',
+  '1e-3',
+  '--seed',
+  '5',
+  '--save-every',
+  '1',
+  ...extra,
+];
+
+/** Mounts a tmpfs of `size` at `dir`; false when this machine does not allow it. */
+function mountTmpfs(dir: string, size: string): boolean {
+  fs.mkdirSync(dir, { recursive: true });
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'pipe' });
+    mounts.push(dir);
+    return true;
+  } catch {
+    return false;
+  }
+}
+const canMount = (() => {
+  const probe = path.join(root, 'probe');
+  if (!mountTmpfs(probe, '64k')) return false;
+  execFileSync('umount', [probe]);
+  mounts.pop();
+  return true;
+})();
+
+function digest(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of fs.readdirSync(dir).sort())
+    out[f] = createHash('sha256')
+      .update(fs.readFileSync(path.join(dir, f)))
+      .digest('hex');
+  return out;
+}
+
+let refAdapter: Map<string, string>;
+let refMerged: Record<string, string>;
+
+/** The state a failed write must leave: every checkpoint whole, no temp entries anywhere in the run dir. */
+function expectIntactRun(out: string): number[] {
+  const ck = path.join(out, 'checkpoints');
+  const steps = stepDirs(ck);
+  for (const n of steps) expectCompleteCheckpoint(path.join(ck, `step-${n}`), n);
+  expect(leftovers(ck)).toEqual([]);
+  expect(leftovers(out)).toEqual([]);
+  return steps;
+}
+
+beforeAll(async () => {
+  await makeTinyBase(base);
+  writeJsonl(data, sampleRecords(24));
+  const r = await runMain(trainArgs(adapter));
+  expect(r.code, r.stderr).toBe(0);
+  refAdapter = tensorBytes(path.join(adapter, 'adapter_model.safetensors'));
+  const m = await runMain(['merge', '--model', base, '--adapter', adapter, '--out', path.join(root, 'ref-merged')]);
+  expect(m.code, m.stderr).toBe(0);
+  refMerged = digest(path.join(root, 'ref-merged'));
+});
+
+afterAll(() => {
+  ledger.print(`disk full (tmpfs ${canMount ? 'mounted' : 'NOT permitted here: skipped'}; ulimit -f always)`);
+  for (const m of mounts.reverse()) execFileSync('umount', [m]);
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+describe.runIf(canMount)('a full file system (1 MiB / 24 MiB tmpfs, real ENOSPC)', () => {
+  it('train: stops with "no space left on device", checkpoints before it stay whole, resume after freeing space ends bit-identical', async () => {
+    const disk = path.join(root, 'tmpfs-train');
+    expect(mountTmpfs(disk, '1m')).toBe(true);
+    const out = path.join(disk, 'run');
+    const r = await runMain(trainArgs(out));
+    const line = expectCleanError(r, 1, /no space left on device/);
+    const steps = expectIntactRun(out);
+    expect(steps.length).toBeGreaterThan(0);
+    expect(steps, 'every step saved before the disk filled').toEqual(
+      Array.from({ length: steps.length }, (_, i) => i + 1),
+    );
+    expect(steps.length).toBeLessThan(ITERS);
+    execFileSync('mount', ['-o', 'remount,size=16m', disk]);
+    const resumed = await runMain(trainArgs(out, '--resume', out));
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(tensorBytes(path.join(out, 'adapter_model.safetensors'))).toEqual(refAdapter);
+    expect(metricRows(path.join(out, 'metrics.jsonl')).map((m) => m.step)).toEqual(
+      Array.from({ length: ITERS }, (_, i) => i + 1),
+    );
+    expectIntactRun(out);
+    ledger.add(
+      `ENOSPC during train (1 MiB tmpfs) | exit ${r.code} | ${line} | checkpoints 1..${steps.length} whole, no temp files; after remount --resume equals the uninterrupted run bit for bit`,
+    );
+  });
+
+  it('merge: a new output that does not fit leaves nothing; --force over an existing one keeps it intact', async () => {
+    const disk = path.join(root, 'tmpfs-merge');
+    expect(mountTmpfs(disk, '24m')).toBe(true); // room for one merged checkpoint (~20 MiB), not two
+    const first = path.join(disk, 'merged-1');
+    const ok = await runMain(['merge', '--model', base, '--adapter', adapter, '--out', first]);
+    expect(ok.code, ok.stderr).toBe(0);
+    const lines: string[] = [];
+    for (const args of [
+      ['--out', path.join(disk, 'merged-2')],
+      ['--out', first, '--force'],
+    ]) {
+      const r = await runMain(['merge', '--model', base, '--adapter', adapter, ...args]);
+      // Either merge's own free-space check or the ENOSPC of the write itself.
+      lines.push(expectCleanError(r, 1, /not enough disk space|no space left on device/));
+      expect(fs.readdirSync(disk), 'no new output, no temp dir').toEqual(['merged-1']);
+      expect(digest(first)).toEqual(refMerged);
+    }
+    ledger.add(
+      `ENOSPC during merge (24 MiB tmpfs) | exit 1, 1 | ${lines.join(' / ')} | new output absent, no temp dirs; the existing output byte-identical`,
+    );
+  });
+});
+
+describe('a file-size limit (ulimit -f, EFBIG)', () => {
+  it('train --resume under ulimit -f 16: exit 1 naming the limit, the checkpoint it resumed from intact, then resumes cleanly', async () => {
+    const out = path.join(root, 'ulimit-run');
+    // A real earlier state: a run stopped by SIGINT after two logged steps.
+    const child = startCli(trainArgs(out, '--save-every', '0'));
+    await waitFor(() => metricRows(path.join(out, 'metrics.jsonl')).length >= 2, 60_000, 10);
+    child.proc.kill('SIGINT');
+    expect((await child.done).code).toBe(130);
+    const before = expectIntactRun(out);
+    expect(before.length).toBe(1);
+    const saved = digest(path.join(out, 'checkpoints', `step-${before[0]}`));
+    const r = await runCli(trainArgs(out, '--resume', out), { shellPrefix: 'ulimit -f 16;' });
+    const line = expectCleanError(r, 1, /file too large for the file-size limit \(ulimit -f\)/);
+    expect(expectIntactRun(out)).toEqual(before);
+    expect(digest(path.join(out, 'checkpoints', `step-${before[0]}`))).toEqual(saved);
+    const resumed = await runMain(trainArgs(out, '--resume', out));
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(tensorBytes(path.join(out, 'adapter_model.safetensors'))).toEqual(refAdapter);
+    ledger.add(
+      `EFBIG during train (ulimit -f 16 KiB) | exit ${r.code} | ${line} | step-${before[0]} byte-identical, no temp files; --resume without the limit equals the uninterrupted run`,
+    );
+  });
+
+  it('merge --force under ulimit -f 4096: exit 1, the existing output intact, no temp dir', async () => {
+    const parent = path.join(root, 'ulimit-merge');
+    const out = path.join(parent, 'merged');
+    fs.mkdirSync(parent, { recursive: true });
+    fs.cpSync(path.join(root, 'ref-merged'), out, { recursive: true });
+    const r = await runCli(['merge', '--model', base, '--adapter', adapter, '--out', out, '--force'], {
+      shellPrefix: 'ulimit -f 4096;',
+    });
+    const line = expectCleanError(r, 1, /file too large/);
+    expect(fs.readdirSync(parent)).toEqual(['merged']);
+    expect(digest(out)).toEqual(refMerged);
+    ledger.add(
+      `EFBIG during merge (ulimit -f 4 MiB) | exit ${r.code} | ${line} | existing output byte-identical, no temp dir`,
+    );
+  });
+});
