@@ -149,24 +149,25 @@ function scoreBlocks(p: Plan): ScoreBlocks {
   };
 }
 
-/** (rep,T,D) head-major rows at src[off…] → (T·rep, D) token-major dst. */
-function toTokenMajor(src: Float32Array, off: number, dst: Float32Array, p: Plan): void {
+/** (rep,T,D) head-major rows at src[off…] → (T·rep, D) token-major dst, times `factor`. */
+function toTokenMajor(src: Float32Array, off: number, dst: Float32Array, p: Plan, factor: number): void {
   const { rep, T, D } = p;
   for (let h = 0; h < rep; h++) {
     for (let i = 0; i < T; i++) {
       const s = off + (h * T + i) * D;
       const d = (i * rep + h) * D;
-      for (let x = 0; x < D; x++) dst[d + x] = src[s + x] as number;
+      for (let x = 0; x < D; x++) dst[d + x] = (src[s + x] as number) * factor;
     }
   }
 }
 
-/** Inverse of toTokenMajor, scaling row r by rowScale[r] when given. */
+/** Inverse of toTokenMajor, times `factor` and, when given, row r times rowScale[r]. */
 function fromTokenMajor(
   src: Float32Array,
   dst: Float32Array,
   off: number,
   p: Plan,
+  factor: number,
   rowScale: Float64Array | null,
 ): void {
   const { rep, T, D } = p;
@@ -174,7 +175,7 @@ function fromTokenMajor(
     for (let i = 0; i < T; i++) {
       const d = off + (h * T + i) * D;
       const s = (i * rep + h) * D;
-      const c = rowScale ? (rowScale[i * rep + h] as number) : 1;
+      const c = factor * (rowScale ? (rowScale[i * rep + h] as number) : 1);
       for (let x = 0; x < D; x++) dst[d + x] = (src[s + x] as number) * c;
     }
   }
@@ -214,7 +215,7 @@ function sdpaForward(
       const Qt = scratch('q', R * D);
       const Ot = scratch('o', R * D);
       const rowScale = scratch64('rowScale', R);
-      toTokenMajor(Q, qOff, Qt, p);
+      toTokenMajor(Q, qOff, Qt, p, p.scale); // Q·scale: every GEMM below runs with alpha = 1
       for (let i0 = 0; i0 < T; i0 += p.Tc) {
         const blk = blockAt(p, b, i0, blocks);
         const { rows, L } = blk;
@@ -227,7 +228,7 @@ function sdpaForward(
           continue;
         }
         const E = blocks.take(0, rows * L);
-        // S = scale·Q_blk·K_Lᵀ: (rows,D)·(D,L)
+        // S = (scale·Q_blk)·K_Lᵀ: (rows,D)·(D,L)
         be.gemm({
           a: Qt.subarray(r0 * D, (r0 + rows) * D),
           b: K.subarray(kOff, kOff + L * D),
@@ -235,7 +236,6 @@ function sdpaForward(
           n: L,
           k: D,
           transB: true,
-          alpha: p.scale,
           out: E,
         });
         softmaxRows(E, blk, lse, lseOff, rowScale.subarray(r0, r0 + rows));
@@ -249,7 +249,7 @@ function sdpaForward(
           out: Ot.subarray(r0 * D, (r0 + rows) * D),
         });
       }
-      fromTokenMajor(Ot, O, qOff, p, rowScale);
+      fromTokenMajor(Ot, O, qOff, p, 1, rowScale);
     }
   }
   return { O, lse };
@@ -282,8 +282,8 @@ function sdpaBackward(
       const dOt = scratch('o', R * D);
       const dQt = dq ? scratch('dq', R * D) : null;
       const delta = scratch64('delta', R);
-      toTokenMajor(Q, qOff, Qt, p);
-      toTokenMajor(dO, qOff, dOt, p);
+      toTokenMajor(Q, qOff, Qt, p, p.scale);
+      toTokenMajor(dO, qOff, dOt, p, 1);
       rowDots(dO, O, qOff, delta, p);
       for (let i0 = 0; i0 < T; i0 += p.Tc) {
         const blk = blockAt(p, b, i0, blocks);
@@ -297,7 +297,7 @@ function sdpaBackward(
         const dOb = dOt.subarray(r0 * D, (r0 + rows) * D);
         const KL = K.subarray(kOff, kOff + L * D);
         const P = blocks.take(0, rows * L);
-        be.gemm({ a: Qb, b: KL, m: rows, n: L, k: D, transB: true, alpha: p.scale, out: P });
+        be.gemm({ a: Qb, b: KL, m: rows, n: L, k: D, transB: true, out: P });
         probsFromLse(P, blk, lse, (b * Hkv + g) * R + r0);
         // dV_L += Pᵀ·dO_blk: (L,rows)·(rows,D) — the sum over the group's query heads is the inner dim
         if (dv)
@@ -307,23 +307,12 @@ function sdpaBackward(
         const dS = blocks.take(1, rows * L);
         be.gemm({ a: dOb, b: V.subarray(kOff, kOff + L * D), m: rows, n: L, k: D, transB: true, out: dS });
         softmaxBackwardRows(P, dS, blk, delta, r0);
-        // dQ_blk = scale·dS·K_L: (rows,L)·(L,D);  dK_L += scale·dSᵀ·Q_blk: (L,rows)·(rows,D)
-        if (dQt)
-          be.gemm({ a: dS, b: KL, m: rows, n: D, k: L, alpha: p.scale, out: dQt.subarray(r0 * D, (r0 + rows) * D) });
+        // dQ_blk = dS·K_L (·scale on the way back): (rows,L)·(L,D);  dK_L += dSᵀ·(scale·Q_blk): (L,rows)·(rows,D)
+        if (dQt) be.gemm({ a: dS, b: KL, m: rows, n: D, k: L, out: dQt.subarray(r0 * D, (r0 + rows) * D) });
         if (dk)
-          be.gemm({
-            a: dS,
-            b: Qb,
-            m: L,
-            n: D,
-            k: rows,
-            transA: true,
-            alpha: p.scale,
-            beta: 1,
-            out: dk.subarray(kOff, kOff + L * D),
-          });
+          be.gemm({ a: dS, b: Qb, m: L, n: D, k: rows, transA: true, beta: 1, out: dk.subarray(kOff, kOff + L * D) });
       }
-      if (dq && dQt) fromTokenMajor(dQt, dq, qOff, p, null);
+      if (dq && dQt) fromTokenMajor(dQt, dq, qOff, p, p.scale, null);
     }
   }
   return [dq, dk, dv];
