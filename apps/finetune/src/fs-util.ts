@@ -3,9 +3,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { TsloraError } from '@tslora/core-tensor';
 
-/** Refuses an existing non-empty directory unless force (then it is replaced at the end, not before). */
+/**
+ * Refuses an existing non-empty directory unless force (then it is replaced at the end, not before),
+ * and an existing file always: --force replaces output directories, it never deletes a user's file.
+ */
 export function checkOutDir(out: string, force = false): void {
-  if (fs.existsSync(out) && (!fs.statSync(out).isDirectory() || fs.readdirSync(out).length > 0) && !force) {
+  const st = fs.statSync(out, { throwIfNoEntry: false });
+  if (st && !st.isDirectory()) {
+    throw new TsloraError(`output path ${out} exists and is not a directory`, {
+      hint: 'choose a directory path for --out',
+      exitCode: 2,
+    });
+  }
+  if (st && fs.readdirSync(out).length > 0 && !force) {
     throw new TsloraError(`output directory ${out} exists and is not empty`, {
       hint: 'choose a new --out directory, or pass --force to replace it',
       exitCode: 2,

@@ -5,9 +5,10 @@
 // in-process, which gives the same exit code and stderr without ~0.5 s of node + tsx startup.
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { SafetensorsFile } from '@tslora/core-tensor';
 import { expect } from 'vitest';
 import { main } from '../../src/cli.js';
@@ -16,6 +17,16 @@ import { loadCheckpoint } from '../../src/train/checkpoint.js';
 /** The repository root (where `pnpm finetune` runs). */
 export const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 export const CLI = path.join(REPO, 'apps/finetune/src/cli.ts');
+
+/** tsx's loader as a file URL, so children may run in any working directory (`--import tsx` resolves from cwd). */
+const TSX = (() => {
+  const pkg = createRequire(path.join(REPO, 'package.json')).resolve('tsx/package.json');
+  const entry = (JSON.parse(fs.readFileSync(pkg, 'utf8')) as { exports: { '.': string | { import?: string } } })
+    .exports['.'];
+  return pathToFileURL(
+    path.join(path.dirname(pkg), typeof entry === 'string' ? entry : (entry.import ?? 'dist/loader.mjs')),
+  ).href;
+})();
 
 export interface RunResult {
   code: number | null;
@@ -47,7 +58,7 @@ export function startCli(
   opts: { cwd?: string; shellPrefix?: string; env?: Record<string, string> } = {},
 ): Child {
   const t0 = performance.now();
-  const nodeArgs = ['--import', 'tsx', CLI, ...args];
+  const nodeArgs = ['--import', TSX, CLI, ...args];
   const proc = opts.shellPrefix
     ? spawn('bash', ['-c', `${opts.shellPrefix} exec "$0" "$@"`, process.execPath, ...nodeArgs], {
         cwd: opts.cwd ?? REPO,
@@ -78,7 +89,7 @@ export function runCli(args: readonly string[], opts: Parameters<typeof startCli
 export async function runCliRss(args: readonly string[]): Promise<RunResult & { peakRssMiB: number }> {
   const script = `import(${JSON.stringify(CLI)}).then((m) => m.main(${JSON.stringify(args)})).then((c) => { process.stderr.write('\\npeak_rss_kib=' + process.resourceUsage().maxRSS + '\\n'); process.exitCode = c; });`;
   const t0 = performance.now();
-  const proc = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+  const proc = spawn(process.execPath, ['--import', TSX, '--input-type=module', '-e', script], {
     cwd: REPO,
     env: childEnv(),
   });
