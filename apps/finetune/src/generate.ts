@@ -48,13 +48,10 @@ export function sampleToken(logits: Float32Array, temperature: number, topP: num
 export function generate(model: QwenForCausalLM, promptIds: readonly number[], opts: GenerateOptions): number[] {
   return noGrad(() => {
     const cache = new KVCache(model.config.numHiddenLayers);
-    const V = model.config.vocabSize;
     const out: number[] = [];
     let input = Tensor.int(promptIds, [1, promptIds.length]);
     for (let step = 0; step < opts.maxTokens; step++) {
-      const logits = model.forward(input, { cache }); // (1,T,V)
-      const T = logits.shape[1] as number;
-      const last = logits.f32.subarray((T - 1) * V, T * V);
+      const last = model.lastLogits(input, { cache }).f32; // (1,V)
       const id = sampleToken(last, opts.temperature, opts.topP, opts.rng);
       out.push(id);
       opts.onToken?.(id);

@@ -187,6 +187,17 @@ export class QwenForCausalLM extends Module {
     return linearCrossEntropy(h.reshape([-1, C]), this.lm_head.weight, shiftLabels(labels), ce);
   }
 
+  /**
+   * Logits of the last position only, (B,V): what decoding needs, without the (B,T,V) prompt logits
+   * (at a 151936-wide vocabulary those cost more than the rest of a small model's prefill).
+   */
+  lastLogits(ids: Tensor, opts: ForwardOptions = {}): Tensor {
+    const h = this.hidden(ids, opts); // (B,T,C)
+    const [B, T, C] = h.shape as [number, number, number];
+    const last = h.slice(1, T - 1, T).reshape([B, C]);
+    return this.lm_head.forward(last);
+  }
+
   /** ids (B,T) i32 → logits (B,T,V), V = config.vocab_size (never the tokenizer's size). */
   forward(ids: Tensor, opts: ForwardOptions = {}): Tensor {
     return this.lm_head.forward(this.hidden(ids, opts));
