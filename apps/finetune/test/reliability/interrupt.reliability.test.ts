@@ -59,7 +59,7 @@ const trainArgs = (out: string, ...extra: string[]) => [
 
 interface Reference {
   adapter: Map<string, string>;
-  rows: { step: number; loss: number; lr: number; grad_norm: number }[];
+  rows: ReturnType<typeof pick>;
 }
 let ref: Reference;
 
@@ -107,7 +107,10 @@ describe('SIGINT / SIGTERM: a checkpoint is saved, exit 130, resume continues ex
   ] as const)('%s ×%i after 2 logged steps (no periodic checkpoints)', async (sig, times) => {
     const out = path.join(root, `${sig}-${times}`);
     const child = startCli(trainArgs(out, '--save-every', '0'));
-    await waitFor(() => metricRows(path.join(out, 'metrics.jsonl')).length >= 2, 60_000, 10);
+    await waitFor(() => metricRows(path.join(out, 'metrics.jsonl')).length >= 2, 60_000, 10).catch((e) => {
+      child.proc.kill('SIGKILL');
+      throw e;
+    });
     for (let i = 0; i < times; i++) child.proc.kill(sig);
     const r = await child.done;
     expect(r.code, r.stderr).toBe(130);
@@ -214,7 +217,7 @@ describe(`SIGKILL at ${KILLS} random moments of training runs`, () => {
       `SIGKILL during training | ${stats.kills} kills (${stats.midWrite} inside a checkpoint write, left a .step-N.tmp-* dir) | every step-N complete and loadable after each kill; ${stats.chains} resumed chains ended bit-identical to the uninterrupted run; ${stats.finished} runs outlived their delay`,
     );
     ledger.add(`  delays (* = mid-write): ${stats.delays.join(' ')}`);
-  });
+  }, 600_000);
 });
 
 describe('non-finite values stop the run, naming the step; the last good checkpoint is kept', () => {
@@ -247,5 +250,24 @@ describe('non-finite values stop the run, naming the step; the last good checkpo
       false,
     );
     ledger.add(`non-finite: --lr ${lr} | exit ${r.code} | ${line} | ${hint}`);
+  });
+});
+
+describe('a fresh run with --force into an old run directory', () => {
+  // KNOWN BUG (apps/finetune/src/commands/train.ts, not this suite's to fix): `train --force` keeps
+  // the old run's checkpoints/step-N beside the new run's, so `--resume DIR` picks the old run's
+  // newest step and refuses ("options differ from the checkpoint's run") or, with equal options,
+  // resumes the wrong run. Remove `.fails` once a fresh --force run clears checkpoints/ first.
+  it.fails('KNOWN BUG: leaves no checkpoint of the old run behind', async () => {
+    const out = path.join(root, 'force-over-old');
+    const a = await runMain([...trainArgs(out), '--iters', '4']);
+    expect(a.code, a.stderr).toBe(0);
+    const b = await runMain([...trainArgs(out, '--force'), '--iters', '2', '--seed', '7']);
+    expect(b.code, b.stderr).toBe(0);
+    const steps = stepDirs(path.join(out, 'checkpoints'));
+    ledger.add(
+      `train --force over a finished 4-step run, new run of 2 steps | exit 0 | checkpoints left: step-${steps.join(', step-')} (3 and 4 are the old run's; --resume DIR then picks step-4)`,
+    );
+    expect(steps).toEqual([1, 2]);
   });
 });

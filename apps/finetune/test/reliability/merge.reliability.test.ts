@@ -130,7 +130,7 @@ describe(`SIGKILL at ${KILLS} random moments of merge`, () => {
       `SIGKILL during merge | ${stats.kills} kills (${stats.midWrite} mid-write, left a .merged.merge-* temp dir) | after each: new output absent ${stats.absent}× or complete and byte-identical ${stats.complete}×; with --force over an existing output it was complete ${stats.replaced}×; never partial; ${stats.finished} runs outlived their delay`,
     );
     ledger.add(`  delays (* = mid-write): ${stats.delays.join(' ')}`);
-  });
+  }, 300_000);
 
   it('a merge after the kills succeeds and equals the uninterrupted merge', async () => {
     const r = await runMain(['merge', '--model', base, '--adapter', adapter, '--out', out, '--force']);
@@ -165,7 +165,9 @@ function badAdapter(name: string, mutate: (t: Map<string, { shape: number[]; dat
   fs.mkdirSync(dir, { recursive: true });
   fs.copyFileSync(path.join(adapter, 'adapter_config.json'), path.join(dir, 'adapter_config.json'));
   const st = SafetensorsFile.open(path.join(adapter, 'adapter_model.safetensors'));
-  const tensors = new Map(st.tensors.map((t) => [t.name, { shape: [...t.shape], data: st.readF32(t.name) }] as const));
+  const tensors = new Map<string, { shape: number[]; data: Float32Array }>(
+    st.tensors.map((t) => [t.name, { shape: [...t.shape], data: st.readF32(t.name) }]),
+  );
   st.close();
   mutate(tensors);
   writeSafetensors(
