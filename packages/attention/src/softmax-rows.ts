@@ -58,7 +58,7 @@ function simdFor(buf: Float32Array): RowKernels | null {
   return k && buf.buffer === k.memory.buffer ? k : null;
 }
 
-// Scalar loops over buf[o + j], j ∈ [from, to): the whole row without SIMD, the last n mod 4 with it.
+// Scalar loops over buf[o + j], j ∈ [from, to): the whole row without SIMD, the last n mod 8 with it.
 function maxJs(buf: Float32Array, o: number, from: number, to: number, blk: RowBlock): number {
   const { bias, biasOff } = blk;
   let mx = Number.NEGATIVE_INFINITY;
@@ -81,24 +81,24 @@ function expJs(buf: Float32Array, o: number, from: number, to: number, blk: RowB
 
 /** max_j<lim of row o (scores + bias). */
 function rowMax(k: RowKernels | null, buf: Float32Array, o: number, lim: number, blk: RowBlock): number {
-  const n4 = k ? lim & ~3 : 0;
+  const n8 = k ? lim & ~7 : 0;
   let mx = Number.NEGATIVE_INFINITY;
-  if (k && n4 > 0) {
+  if (k && n8 > 0) {
     const p = buf.byteOffset + o * 4;
-    mx = blk.bias === null ? k.rowMax(p, n4) : k.rowMaxBias(p, blk.biasPtr as number, n4);
+    mx = blk.bias === null ? k.rowMax(p, n8) : k.rowMaxBias(p, blk.biasPtr as number, n8);
   }
-  return Math.max(mx, maxJs(buf, o, n4, lim, blk));
+  return Math.max(mx, maxJs(buf, o, n8, lim, blk));
 }
 
 /** Row o, keys j < lim: x ← exp(x + bias − sub) in place; returns the row sum. */
 function rowExp(k: RowKernels | null, buf: Float32Array, o: number, lim: number, blk: RowBlock, sub: number): number {
-  const n4 = k ? lim & ~3 : 0;
+  const n8 = k ? lim & ~7 : 0;
   let sum = 0;
-  if (k && n4 > 0) {
+  if (k && n8 > 0) {
     const p = buf.byteOffset + o * 4;
-    sum = blk.bias === null ? k.expRow(p, n4, sub) : k.expRowBias(p, blk.biasPtr as number, n4, sub);
+    sum = blk.bias === null ? k.expRow(p, n8, sub) : k.expRowBias(p, blk.biasPtr as number, n8, sub);
   }
-  return sum + expJs(buf, o, n4, lim, blk, sub);
+  return sum + expJs(buf, o, n8, lim, blk, sub);
 }
 
 /**
@@ -166,9 +166,9 @@ export function softmaxBackwardRows(
     const dot = delta[deltaOff + r] as number;
     const lim = rowLimit(blk, r);
     const o = r * L;
-    const n4 = k ? lim & ~3 : 0;
-    if (k && n4 > 0) k.dsRow(P.byteOffset + o * 4, dP.byteOffset + o * 4, n4, dot);
-    for (let j = o + n4; j < o + lim; j++) dP[j] = (P[j] as number) * ((dP[j] as number) - dot);
+    const n8 = k ? lim & ~7 : 0;
+    if (k && n8 > 0) k.dsRow(P.byteOffset + o * 4, dP.byteOffset + o * 4, n8, dot);
+    for (let j = o + n8; j < o + lim; j++) dP[j] = (P[j] as number) * ((dP[j] as number) - dot);
     dP.fill(0, o + lim, o + L);
   }
 }

@@ -5,7 +5,7 @@
 // assembled here from readable instructions (no binary blob, no toolchain); if WebAssembly SIMD is
 // unavailable it is simply not used and softmax-rows.ts runs its scalar JS loops.
 //
-// Exports (pointers are byte offsets into the module's own memory; n is a multiple of 4):
+// Exports (pointers are byte offsets into the module's own memory; n is a multiple of 8):
 //   rowMax(p, n) → f32                 max_j x[j]
 //   rowMaxBias(p, b, n) → f32          max_j x[j] + bias[j]
 //   expRow(p, n, sub) → f32            x[j] = exp(x[j] − sub); returns Σ x[j]
@@ -31,36 +31,39 @@ const f32Bytes = (x: number): number[] => [...new Uint8Array(Float32Array.of(x).
 const simd = (code: number): number[] => [0xfd, ...uleb(code)];
 
 /** Opcode bytes and the kind of immediate each instruction takes (final SIMD encodings). */
-const OPS: Record<string, [number[], 'none' | 'local' | 'u32' | 'f32' | 'f32x4' | 'i32x4' | 'mem' | 'void']> = {
-  'local.get': [[0x20], 'local'],
-  'local.set': [[0x21], 'local'],
-  'local.tee': [[0x22], 'local'],
-  'i32.const': [[0x41], 'u32'], // small non-negative constants only (u32 LEB = s32 LEB below 64)
-  'i32.add': [[0x6a], 'none'],
-  'i32.shl': [[0x74], 'none'],
-  'i32.ge_u': [[0x4f], 'none'],
-  'f32.add': [[0x92], 'none'],
-  'f32.max': [[0x97], 'none'],
-  block: [[0x02], 'void'],
-  loop: [[0x03], 'void'],
-  br: [[0x0c], 'u32'],
-  br_if: [[0x0d], 'u32'],
-  end: [[0x0b], 'none'],
-  'v128.load': [simd(0), 'mem'],
-  'v128.store': [simd(11), 'mem'],
-  'v128.const': [simd(12), 'f32x4'], // four equal f32 lanes
-  'v128.const.i32': [simd(12), 'i32x4'], // four equal i32 lanes
-  'f32x4.splat': [simd(19), 'none'],
-  'f32x4.extract_lane': [simd(31), 'u32'],
-  'f32x4.ge': [simd(70), 'none'],
-  'v128.and': [simd(78), 'none'],
-  'i32x4.shl': [simd(171), 'none'],
-  'i32x4.add': [simd(174), 'none'],
-  'f32x4.add': [simd(228), 'none'],
-  'f32x4.sub': [simd(229), 'none'],
-  'f32x4.mul': [simd(230), 'none'],
-  'f32x4.max': [simd(233), 'none'],
-};
+const OPS: Record<string, [number[], 'none' | 'local' | 'u32' | 'f32' | 'f32x4' | 'i32x4' | 'mem' | 'mem16' | 'void']> =
+  {
+    'local.get': [[0x20], 'local'],
+    'local.set': [[0x21], 'local'],
+    'local.tee': [[0x22], 'local'],
+    'i32.const': [[0x41], 'u32'], // small non-negative constants only (u32 LEB = s32 LEB below 64)
+    'i32.add': [[0x6a], 'none'],
+    'i32.shl': [[0x74], 'none'],
+    'i32.ge_u': [[0x4f], 'none'],
+    'f32.add': [[0x92], 'none'],
+    'f32.max': [[0x97], 'none'],
+    block: [[0x02], 'void'],
+    loop: [[0x03], 'void'],
+    br: [[0x0c], 'u32'],
+    br_if: [[0x0d], 'u32'],
+    end: [[0x0b], 'none'],
+    'v128.load': [simd(0), 'mem'],
+    'v128.store': [simd(11), 'mem'],
+    'v128.load.hi': [simd(0), 'mem16'], // the second vector of an 8-float step: offset 16
+    'v128.store.hi': [simd(11), 'mem16'],
+    'v128.const': [simd(12), 'f32x4'], // four equal f32 lanes
+    'v128.const.i32': [simd(12), 'i32x4'], // four equal i32 lanes
+    'f32x4.splat': [simd(19), 'none'],
+    'f32x4.extract_lane': [simd(31), 'u32'],
+    'f32x4.ge': [simd(70), 'none'],
+    'v128.and': [simd(78), 'none'],
+    'i32x4.shl': [simd(171), 'none'],
+    'i32x4.add': [simd(174), 'none'],
+    'f32x4.add': [simd(228), 'none'],
+    'f32x4.sub': [simd(229), 'none'],
+    'f32x4.mul': [simd(230), 'none'],
+    'f32x4.max': [simd(233), 'none'],
+  };
 
 /** Assembles whitespace-separated instructions; `locals` names the function's locals in index order. */
 function assemble(text: string, locals: string[]): number[] {
@@ -73,8 +76,9 @@ function assemble(text: string, locals: string[]): number[] {
     const [bytes, imm] = def;
     out.push(...bytes);
     if (imm === 'void') out.push(0x40);
-    else if (imm === 'mem')
-      out.push(0x02, 0x00); // align 4, offset 0 (unaligned v128 access is allowed)
+    // memarg: align 4 (unaligned v128 access is allowed), offset 0 or 16
+    else if (imm === 'mem') out.push(0x02, 0x00);
+    else if (imm === 'mem16') out.push(0x02, 0x10);
     else if (imm !== 'none') {
       const arg = toks[++i] as string;
       if (imm === 'local') {
@@ -96,35 +100,48 @@ const LOW = -87.33654; // below, e^x is under f32's smallest normal: 0
 /** Cephes expf: e^r = 1 + r + r²·P(r) on |r| ≤ ln2/2. */
 const P = [1.98756915e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1];
 
-/** x (v128, on the stack) → e^x. n = round(x·log2e) by adding 1.5·2^23, 2^n from its low bits. */
-const EXP4 = `
-  local.tee x  v128.const ${LOW}  f32x4.ge  local.set m
-  local.get x  v128.const ${LOW}  f32x4.max  local.set x
-  local.get x  v128.const ${Math.LOG2E}  f32x4.mul  v128.const 12582912  f32x4.add  local.tee t
-  v128.const 12582912  f32x4.sub  local.set fx
-  local.get x  local.get fx  v128.const 0.693359375  f32x4.mul  f32x4.sub
-  local.get fx  v128.const -2.12194440e-4  f32x4.mul  f32x4.sub  local.set x
+/** x (v128, on the stack) → e^x, with temporaries x, t, fx, m suffixed by `s` (two chains interleave). */
+const exp4 = (s: string) => `
+  local.tee x${s}  v128.const ${LOW}  f32x4.ge  local.set m${s}
+  local.get x${s}  v128.const ${LOW}  f32x4.max  local.set x${s}
+  local.get x${s}  v128.const ${Math.LOG2E}  f32x4.mul  v128.const 12582912  f32x4.add  local.tee t${s}
+  v128.const 12582912  f32x4.sub  local.set fx${s}
+  local.get x${s}  local.get fx${s}  v128.const 0.693359375  f32x4.mul  f32x4.sub
+  local.get fx${s}  v128.const -2.12194440e-4  f32x4.mul  f32x4.sub  local.set x${s}
   v128.const ${P[0]}
   ${P.slice(1)
-    .map((c) => `local.get x f32x4.mul v128.const ${c} f32x4.add`)
+    .map((c) => `local.get x${s} f32x4.mul v128.const ${c} f32x4.add`)
     .join('\n  ')}
-  local.get x  f32x4.mul  local.get x  f32x4.mul  local.get x  f32x4.add  v128.const 1  f32x4.add
-  local.get t  i32.const 23  i32x4.shl  v128.const.i32 ${0x3f800000}  i32x4.add  f32x4.mul
-  local.get m  v128.and`;
+  local.get x${s}  f32x4.mul  local.get x${s}  f32x4.mul  local.get x${s}  f32x4.add  v128.const 1  f32x4.add
+  local.get t${s}  i32.const 23  i32x4.shl  v128.const.i32 ${0x3f800000}  i32x4.add  f32x4.mul
+  local.get m${s}  v128.and`;
 
-/** end = p + 4·n, then for (; p < end; p += 16, and every extra pointer += 16) body */
-const rowLoop = (n: string, body: string, extra: string[] = []) => `
+/**
+ * end = p + 4·n, then for (; p < end; p += 32, and every extra pointer += 32) body — 8 floats (two
+ * vectors, `lo` at offset 0 and `hi` at 16) per step: two independent dependency chains per
+ * iteration keep the SIMD units busy (~1.3× over one vector per step).
+ */
+const rowLoop = (n: string, lo: string, hi: string, extra: string[] = []) => `
   local.get p  local.get ${n}  i32.const 2  i32.shl  i32.add  local.set end
   block loop
     local.get p  local.get end  i32.ge_u  br_if 1
-    ${body}
-    ${['p', ...extra].map((x) => `local.get ${x} i32.const 16 i32.add local.set ${x}`).join('\n    ')}
+    ${lo}
+    ${hi}
+    ${['p', ...extra].map((x) => `local.get ${x} i32.const 32 i32.add local.set ${x}`).join('\n    ')}
     br 0
   end end`;
 
-/** The four lanes of acc folded with f32.add or f32.max. */
-const reduce = (how: string) =>
-  `local.get acc f32x4.extract_lane 0 ${[1, 2, 3].map((l) => `local.get acc f32x4.extract_lane ${l} ${how}`).join(' ')}`;
+/** The lanes of acc and acc2 folded with f32.add or f32.max. */
+const reduce = (how: string) => {
+  const lanes = ['acc', 'acc2'].flatMap((a) => [0, 1, 2, 3].map((l) => `local.get ${a} f32x4.extract_lane ${l}`));
+  return `${lanes[0]} ${lanes
+    .slice(1)
+    .map((x) => `${x} ${how}`)
+    .join(' ')}`;
+};
+
+/** Both halves of a step: `f('', '')` for the vector at offset 0, `f('2', '.hi')` for offset 16. */
+const both = (f: (s: string, at: string) => string) => [f('', ''), f('2', '.hi')] as const;
 
 interface FnDef {
   name: string;
@@ -137,7 +154,7 @@ const I32 = 0x7f;
 const F32 = 0x7d;
 const V128 = 0x7b;
 /** Locals after the params: one i32, then the v128 temporaries. */
-const TEMPS = ['end', 'acc', 'x', 't', 'fx', 'm'];
+const TEMPS = ['end', 'acc', 'x', 't', 'fx', 'm', 'acc2', 'x2', 't2', 'fx2', 'm2'];
 
 const FNS: FnDef[] = [
   {
@@ -147,7 +164,7 @@ const FNS: FnDef[] = [
       ['n', I32],
     ],
     result: F32,
-    body: `v128.const -Infinity local.set acc ${rowLoop('n', 'local.get acc local.get p v128.load f32x4.max local.set acc')} ${reduce('f32.max')}`,
+    body: `v128.const -Infinity local.tee acc local.set acc2 ${rowLoop('n', ...both((s, at) => `local.get acc${s} local.get p v128.load${at} f32x4.max local.set acc${s}`))} ${reduce('f32.max')}`,
   },
   {
     name: 'rowMaxBias',
@@ -157,7 +174,7 @@ const FNS: FnDef[] = [
       ['n', I32],
     ],
     result: F32,
-    body: `v128.const -Infinity local.set acc ${rowLoop('n', 'local.get acc local.get p v128.load local.get b v128.load f32x4.add f32x4.max local.set acc', ['b'])} ${reduce('f32.max')}`,
+    body: `v128.const -Infinity local.tee acc local.set acc2 ${rowLoop('n', ...both((s, at) => `local.get acc${s} local.get p v128.load${at} local.get b v128.load${at} f32x4.add f32x4.max local.set acc${s}`), ['b'])} ${reduce('f32.max')}`,
   },
   {
     name: 'expRow',
@@ -167,7 +184,7 @@ const FNS: FnDef[] = [
       ['sub', F32],
     ],
     result: F32,
-    body: `v128.const 0 local.set acc ${rowLoop('n', `local.get p local.get p v128.load local.get sub f32x4.splat f32x4.sub ${EXP4} local.tee x v128.store local.get acc local.get x f32x4.add local.set acc`)} ${reduce('f32.add')}`,
+    body: `v128.const 0 local.tee acc local.set acc2 ${rowLoop('n', ...both((s, at) => `local.get p local.get p v128.load${at} local.get sub f32x4.splat f32x4.sub ${exp4(s)} local.tee x${s} v128.store${at} local.get acc${s} local.get x${s} f32x4.add local.set acc${s}`))} ${reduce('f32.add')}`,
   },
   {
     name: 'expRowBias',
@@ -178,7 +195,7 @@ const FNS: FnDef[] = [
       ['sub', F32],
     ],
     result: F32,
-    body: `v128.const 0 local.set acc ${rowLoop('n', `local.get p local.get p v128.load local.get b v128.load f32x4.add local.get sub f32x4.splat f32x4.sub ${EXP4} local.tee x v128.store local.get acc local.get x f32x4.add local.set acc`, ['b'])} ${reduce('f32.add')}`,
+    body: `v128.const 0 local.tee acc local.set acc2 ${rowLoop('n', ...both((s, at) => `local.get p local.get p v128.load${at} local.get b v128.load${at} f32x4.add local.get sub f32x4.splat f32x4.sub ${exp4(s)} local.tee x${s} v128.store${at} local.get acc${s} local.get x${s} f32x4.add local.set acc${s}`), ['b'])} ${reduce('f32.add')}`,
   },
   {
     name: 'dsRow', // p walks P, d walks dP (written in place)
@@ -191,7 +208,10 @@ const FNS: FnDef[] = [
     result: null,
     body: rowLoop(
       'n',
-      'local.get d local.get p v128.load local.get d v128.load local.get dot f32x4.splat f32x4.sub f32x4.mul v128.store',
+      ...both(
+        (_, at) =>
+          `local.get d local.get p v128.load${at} local.get d v128.load${at} local.get dot f32x4.splat f32x4.sub f32x4.mul v128.store${at}`,
+      ),
       ['d'],
     ),
   },
