@@ -221,6 +221,7 @@ export function mergeCheckpoint(o: MergeCheckpointOptions): MergeSummary {
   const scaling = loraScaling(adapter.config.r, adapter.config.alpha, adapter.config.useRslora);
   const reader = CheckpointReader.open(o.modelDir);
   const outDir = nodePath.resolve(o.outDir);
+  removeLeftovers(outDir);
   const tmp = nodePath.join(
     nodePath.dirname(outDir),
     `.${nodePath.basename(outDir)}.merge-${process.pid}-${randomBytes(4).toString('hex')}`,
@@ -242,8 +243,26 @@ export function mergeCheckpoint(o: MergeCheckpointOptions): MergeSummary {
     return { tensorsMerged: stats.merged, maxAbsDelta: stats.maxAbsDelta, bytesWritten, files };
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
-    throw e;
+    throw describeWriteFailure(e, outDir);
   } finally {
     reader.close();
   }
+}
+
+/** Temp dirs of merges into the same outDir that were killed (SIGKILL, power loss) before cleaning up. */
+function removeLeftovers(outDir: string): void {
+  const parent = nodePath.dirname(outDir);
+  if (!fs.existsSync(parent)) return;
+  const prefix = `.${nodePath.basename(outDir)}.merge-`;
+  for (const f of fs.readdirSync(parent)) if (f.startsWith(prefix)) fs.rmSync(nodePath.join(parent, f), { recursive: true, force: true });
+}
+
+/** A full disk or a file-size limit is reported against --out, not the temp dir the user never named. */
+function describeWriteFailure(e: unknown, outDir: string): unknown {
+  const code = (e as NodeJS.ErrnoException)?.code ?? ((e as { cause?: NodeJS.ErrnoException })?.cause?.code);
+  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG') {
+    const why = code === 'EFBIG' ? 'a file-size limit was hit' : 'the disk is full';
+    return new TsloraError(`merge into ${outDir} failed: ${why} (${code}); nothing was written`, { hint: 'free disk space (or raise the limit) and run merge again', exitCode: 1, cause: e });
+  }
+  return e;
 }

@@ -5,6 +5,7 @@ import { CheckpointReader, type DType, itemSize, noGrad, numel, Tensor, TsloraEr
 import { mergeCheckpoint } from '@tslora/lora';
 import type { Command } from '../cli/command.js';
 import { bool, str } from '../cli/command.js';
+import { readConfig } from '../model/load.js';
 import { initBackend, openSession } from '../session.js';
 
 export interface VerifyResult {
@@ -87,6 +88,7 @@ export const mergeCommand: Command = {
   },
   run(v, io) {
     const dtype = str(v, 'dtype') as 'auto' | 'bf16' | 'f16' | 'f32';
+    readConfig(str(v, 'model')); // a base whose config.json cannot be loaded would give an unloadable merge
     checkFreeSpace(str(v, 'out'), mergedSize(str(v, 'model'), dtype));
     const summary = mergeCheckpoint({
       modelDir: str(v, 'model'),

@@ -32,8 +32,15 @@ export function loadTrainData(o: TrainOptions, tok: Parameters<typeof encodeReco
 }
 
 /** Runs one training job end to end (used by the command and by the demo). */
+/** What a training run writes into --out; a fresh --force run removes these first (and nothing else). */
+const RUN_OUTPUTS = ['checkpoints', 'metrics.jsonl', 'adapter_config.json', 'adapter_model.safetensors', 'loss.svg', 'report.html'];
+
 export async function runTrain(o: TrainOptions, io: Parameters<Command['run']>[1]): Promise<TrainResult> {
-  if (!o.resume) checkOutDir(o.out, o.force);
+  if (!o.resume) {
+    checkOutDir(o.out, o.force);
+    // An earlier run's checkpoints must not survive: --resume would later pick them up as this run's.
+    for (const f of RUN_OUTPUTS) fs.rmSync(path.join(o.out, f), { recursive: true, force: true });
+  }
   initBackend(io.note);
   const s = openSession(o.model);
   const data = loadTrainData(o, s.tokenizer, io.note);

@@ -254,11 +254,9 @@ describe('non-finite values stop the run, naming the step; the last good checkpo
 });
 
 describe('a fresh run with --force into an old run directory', () => {
-  // KNOWN BUG (apps/finetune/src/commands/train.ts, not this suite's to fix): `train --force` keeps
-  // the old run's checkpoints/step-N beside the new run's, so `--resume DIR` picks the old run's
-  // newest step and refuses ("options differ from the checkpoint's run") or, with equal options,
-  // resumes the wrong run. Remove `.fails` once a fresh --force run clears checkpoints/ first.
-  it.fails('KNOWN BUG: leaves no checkpoint of the old run behind', async () => {
+  // A fresh --force run clears the old run's checkpoints/ first; otherwise `--resume DIR` would pick
+  // the old run's newest step.
+  it('leaves no checkpoint of the old run behind', async () => {
     const out = path.join(root, 'force-over-old');
     const a = await runMain([...trainArgs(out), '--iters', '4']);
     expect(a.code, a.stderr).toBe(0);
@@ -266,7 +264,7 @@ describe('a fresh run with --force into an old run directory', () => {
     expect(b.code, b.stderr).toBe(0);
     const steps = stepDirs(path.join(out, 'checkpoints'));
     ledger.add(
-      `train --force over a finished 4-step run, new run of 2 steps | exit 0 | checkpoints left: step-${steps.join(', step-')} (3 and 4 are the old run's; --resume DIR then picks step-4)`,
+      `train --force over a finished 4-step run, new run of 2 steps | exit 0 | checkpoints left: step-${steps.join(', step-')} (the old run's were removed)`,
     );
     expect(steps).toEqual([1, 2]);
   });

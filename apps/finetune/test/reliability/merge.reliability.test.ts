@@ -138,10 +138,9 @@ describe(`SIGKILL at ${KILLS} random moments of merge`, () => {
     expect(digest(out)).toEqual(ref);
   });
 
-  // KNOWN BUG (packages/lora/src/merge-checkpoint.ts, not this suite's to fix): temp dirs of killed
-  // merges (`.merged.merge-PID-HEX`, up to a full model each) are never removed by later merges.
-  // Remove `.fails` once mergeCheckpoint cleans them (as fs-util's buildDirAtomically does).
-  it.fails('KNOWN BUG: the next merge removes the temp dirs of killed merges', () => {
+  // Temp dirs of killed merges (`.merged.merge-PID-HEX`, up to a full model each) are removed by the
+  // next merge into the same --out.
+  it('the next merge removes the temp dirs of killed merges', () => {
     const left = temps();
     const bytes = left.reduce(
       (s, d) =>
@@ -153,7 +152,7 @@ describe(`SIGKILL at ${KILLS} random moments of merge`, () => {
       0,
     );
     ledger.add(
-      `leftovers after the kills and one more merge: ${left.length} temp dirs, ${(bytes / 2 ** 20).toFixed(1)} MiB (merge does not clean them)`,
+      `leftovers after the kills and one more merge: ${left.length} temp dirs, ${(bytes / 2 ** 20).toFixed(1)} MiB`,
     );
     expect(left).toEqual([]);
   });
