@@ -126,10 +126,10 @@ function main(): void {
   // What the backward keeps, per layer: lse (f64 per query row) instead of every head's (T,S) probabilities.
   const lseBytes = B * H * T * 8;
   const probBytes = B * H * T * T * 4;
-  // scratch shared by every call: two score blocks (≈512 rows × S), three token-major (T·rep, D) buffers, two f64 rows
+  // workspace shared by every call: two score blocks (≈512 rows × S), four token-major (T·rep, D) buffers + staging
   const rep = H / Hkv;
   const blockRows = Math.ceil(512 / rep) * rep;
-  const scratchBytes = 2 * blockRows * T * 4 + 3 * rep * T * D * 4 + 2 * rep * T * 8;
+  const scratchBytes = 2 * blockRows * T * 4 + 5 * rep * T * D * 4;
   console.log(
     `\nkept for backward per layer besides q,k,v,o: lse ${(lseBytes / 1024).toFixed(0)} KiB (vs ${(probBytes / 2 ** 20).toFixed(1)} MiB for all heads' probabilities); shared scratch ${(scratchBytes / 2 ** 20).toFixed(1)} MiB`,
   );

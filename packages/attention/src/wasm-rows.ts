@@ -11,6 +11,7 @@
 //   expRow(p, n, sub) → f32            x[j] = exp(x[j] − sub); returns Σ x[j]
 //   expRowBias(p, b, n, sub) → f32     x[j] = exp(x[j] + bias[j] − sub); returns Σ x[j]
 //   dsRow(p, d, n, dot)                d[j] = p[j]·(d[j] − dot)
+//   scaleCopy(p, d, n, f)              d[j] = p[j]·f
 // exp: x ≥ −87.34 (else 0, which also covers −∞ bias): n = round(x·log2e) by the 1.5·2^23 trick,
 // r = x − n·ln2 (two-part ln2), e^r by Cephes' expf polynomial, 2^n by exponent bits; measured
 // < 1 ulp on [−87, 0] (wasm-rows.test.ts). Sums run in f32 per lane, like PyTorch's f32 softmax.
@@ -198,6 +199,21 @@ const FNS: FnDef[] = [
     body: `v128.const 0 local.tee acc local.set acc2 ${rowLoop('n', ...both((s, at) => `local.get p local.get p v128.load${at} local.get b v128.load${at} f32x4.add local.get sub f32x4.splat f32x4.sub ${exp4(s)} local.tee x${s} v128.store${at} local.get acc${s} local.get x${s} f32x4.add local.set acc${s}`), ['b'])} ${reduce('f32.add')}`,
   },
   {
+    name: 'scaleCopy', // d[j] = p[j]·f: one row of a layout change (head-major ↔ token-major)
+    params: [
+      ['p', I32],
+      ['d', I32],
+      ['n', I32],
+      ['f', F32],
+    ],
+    result: null,
+    body: rowLoop(
+      'n',
+      ...both((_, at) => `local.get d local.get p v128.load${at} local.get f f32x4.splat f32x4.mul v128.store${at}`),
+      ['d'],
+    ),
+  },
+  {
     name: 'dsRow', // p walks P, d walks dP (written in place)
     params: [
       ['p', I32],
@@ -274,6 +290,7 @@ export interface RowKernels {
   expRow(p: number, n: number, sub: number): number;
   expRowBias(p: number, b: number, n: number, sub: number): number;
   dsRow(p: number, d: number, n: number, dot: number): void;
+  scaleCopy(p: number, d: number, n: number, f: number): void;
 }
 
 let kernels: RowKernels | null | undefined;
