@@ -3,10 +3,13 @@
 /** This package's npm name (lets tools and the packaging test check which build they loaded). */
 export const name = '@tslora/attention';
 
+// ---- attention ----
+
 export { repeatKv, scaledDotProductAttentionComposite } from './composite.js';
-// ---- generation ----
-export { KVCache, type KVCacheOptions } from './kv-cache.js';
+export { attentionWeights, type SdpaOptions, scaledDotProductAttention } from './sdpa.js';
+
 // ---- masks ----
+
 export {
   buildKeepMask,
   causalLimit,
@@ -16,9 +19,9 @@ export {
   type MaskSpec,
   resolveQueryOffset,
 } from './masks.js';
-// ---- plots and the teaching example ----
-export { type ColorScale, type PlotLabels, plotAttention, viridis } from './plot.js';
+
 // ---- rotary position embeddings ----
+
 export {
   type ApplyRotaryOptions,
   applyRotary,
@@ -26,8 +29,15 @@ export {
   type RotaryTables,
   rotaryEmbedding,
 } from './rope.js';
-// ---- attention ----
-export { attentionWeights, type SdpaOptions, scaledDotProductAttention } from './sdpa.js';
+
+// ---- generation ----
+
+export { KVCache, type KVCacheOptions } from './kv-cache.js';
+
+// ---- plots and the teaching example ----
+
+export { type ColorScale, type PlotLabels, plotAttention, viridis } from './plot.js';
+
 export {
   type MaskTeachingExample,
   maskTeachingExample,
