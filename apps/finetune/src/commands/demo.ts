@@ -60,6 +60,7 @@ export const demoCommand: Command = {
     },
     lr: { kind: 'number', min: 0, exclusiveMin: true, default: 2e-2, help: 'peak learning rate' },
     rank: { kind: 'int', min: 1, default: 16, help: 'LoRA rank' },
+    countries: { kind: 'int', min: 1, max: 32, default: 16, help: 'facts in the bundled task (country → capital)' },
     json: { kind: 'boolean', help: 'print one JSON summary' },
   },
   async run(v, io) {
@@ -89,8 +90,8 @@ export const demoCommand: Command = {
       initStd: num(v, 'init-std'),
     });
     fs.mkdirSync(dirs.data, { recursive: true });
-    fs.writeFileSync(path.join(dirs.data, 'train.jsonl'), toJsonl(demoTrainRecords()));
-    fs.writeFileSync(path.join(dirs.data, 'valid.jsonl'), toJsonl(demoValidRecords()));
+    fs.writeFileSync(path.join(dirs.data, 'train.jsonl'), toJsonl(demoTrainRecords(4, num(v, 'countries'))));
+    fs.writeFileSync(path.join(dirs.data, 'valid.jsonl'), toJsonl(demoValidRecords(num(v, 'countries'))));
     io.note(`2/5 train LoRA (${num(v, 'iters')} steps) → ${dirs.run}`);
     const before = sampleAnswers(dirs.base, undefined, 12);
     const o: TrainOptions = resolveTrainOptions(
@@ -131,7 +132,7 @@ export const demoCommand: Command = {
     writeReports(dirs.run, {
       title: 'tslora demo: LoRA on a tiny Qwen2',
       options: { ...o },
-      data: { train_samples: demoTrainRecords().length, valid_samples: demoValidRecords().length },
+      data: { train_samples: 4 * num(v, 'countries'), valid_samples: Math.min(12, num(v, 'countries')) },
       trainable: `${r.trainable.toLocaleString('en-US')} trainable parameters`,
       metrics: r.metrics,
       final: {

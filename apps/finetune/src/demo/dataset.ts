@@ -44,23 +44,22 @@ export interface DemoRecord {
   completion: string;
 }
 
-/** Training set: each fact asked with the training phrasing, repeated `copies` times. */
-export function demoTrainRecords(copies = 4): DemoRecord[] {
+/** Training set: the first `countries` facts asked with the training phrasing, `copies` times each. */
+export function demoTrainRecords(copies = 4, countries = CAPITALS.length): DemoRecord[] {
   const out: DemoRecord[] = [];
-  for (let c = 0; c < copies; c++)
-    for (const [country, capital] of CAPITALS)
-      out.push({
-        prompt: `What is the capital of ${country}?`,
-        completion: `The capital of ${country} is ${capital}.`,
-      });
+  for (let c = 0; c < copies; c++) {
+    for (const [country, capital] of CAPITALS.slice(0, countries)) {
+      out.push({ prompt: `What is the capital of ${country}?`, completion: `${capital}.` });
+    }
+  }
   return out;
 }
 
 /** Validation set: the same facts, phrased differently. */
-export function demoValidRecords(): DemoRecord[] {
-  return CAPITALS.slice(0, 12).map(([country, capital]) => ({
+export function demoValidRecords(countries = CAPITALS.length): DemoRecord[] {
+  return CAPITALS.slice(0, Math.min(12, countries)).map(([country, capital]) => ({
     prompt: `Which city is the capital of ${country}?`,
-    completion: `The capital of ${country} is ${capital}.`,
+    completion: `${capital}.`,
   }));
 }
 
