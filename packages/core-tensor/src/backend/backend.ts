@@ -26,10 +26,37 @@ export interface GemmArgs {
   out?: Float32Array;
 }
 
+/**
+ * One block of rows of P = softmax(h·Wᵀ) over a wide output (a language model's vocabulary), reduced
+ * to what a cross-entropy needs so the (m,n) probabilities never have to leave the backend.
+ */
+export interface LinearSoftmaxArgs {
+  /** (m,k) the hidden rows. */
+  h: Float32Array;
+  /** (n,k) the output projection in Linear layout (lm_head / tied embedding: (V,C)). */
+  w: Float32Array;
+  m: number;
+  n: number;
+  k: number;
+  /** (m) one column per row, in [0, n). */
+  targets: Int32Array;
+  /** Out (m): P[r, targets[r]]. */
+  picked: Float32Array;
+  /** Out (m,k) when given: P·W (the softmax part of dh). */
+  pw?: Float32Array;
+  /** Out (m,n) when given: P itself (needed only when W gets a gradient). */
+  p?: Float32Array;
+}
+
 export interface Backend {
   readonly name: string;
   /** Returns `out` (or a new array) holding C. Synchronous: the eager autograd needs the value now. */
   gemm(args: GemmArgs): Float32Array;
+  /**
+   * Optional fused lm_head + softmax block (see LinearSoftmaxArgs). Backends without it get the
+   * composition of gemm() and a TypeScript softmax (ops/linear-cross-entropy.ts).
+   */
+  linearSoftmax?(args: LinearSoftmaxArgs): void;
 }
 
 const registry = new Map<string, Backend>();

@@ -3,7 +3,7 @@ import { type Backend, getBackend, registerBackend, setBackend } from './backend
 import { OrtBackend } from './ort/ort-backend.js';
 import { tsBackend } from './ts/ts-backend.js';
 
-export type { Backend, GemmArgs } from './backend.js';
+export type { Backend, GemmArgs, LinearSoftmaxArgs } from './backend.js';
 export { getBackend, listBackends, registerBackend, setBackend } from './backend.js';
 export { OrtBackend, SMALL_GEMM_MACS } from './ort/ort-backend.js';
 export { tsBackend } from './ts/ts-backend.js';

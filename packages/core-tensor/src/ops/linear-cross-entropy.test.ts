@@ -1,8 +1,11 @@
 // ops/linear-cross-entropy.test.ts — the fused lm_head+CE against the composite matmul → crossEntropy.
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
+import { getBackend } from '../backend/backend.js';
+import { linearSoftmaxVia } from '../backend/ts/linear-softmax.js';
 import { Random } from '../random.js';
 import { Tensor } from '../tensor.js';
 import { expectClose, gradcheck } from '../testing.js';
+import { describeEachBackend } from './__fixtures__/backends.js';
 import { linearCrossEntropy } from './linear-cross-entropy.js';
 import { matmul } from './matmul.js';
 import { crossEntropy } from './softmax.js';
@@ -11,7 +14,7 @@ const rng = new Random(7);
 const param = (shape: number[], std = 1) =>
   new Tensor(rng.fillNormal(new Float32Array(shape.reduce((a, b) => a * b, 1)), 0, std), shape, { requiresGrad: true });
 
-describe('linearCrossEntropy', () => {
+describeEachBackend('linearCrossEntropy', () => {
   const targets = Tensor.int([3, -100, 0, 7, 7, -100, 1]);
 
   it.each([undefined, 16, 3])('equals crossEntropy(h·Wᵀ) in loss, dh and dW (chunk %s)', (chunk) => {
@@ -49,6 +52,55 @@ describe('linearCrossEntropy', () => {
     const h = param([2, 3]);
     const l = linearCrossEntropy(h, param([4, 3]), Tensor.int([-100, -100]));
     expect(l.item()).toBe(0);
+  });
+
+  it('a row with P[target] below 1e-30 (loss > 69) gets its exact loss, not Inf', () => {
+    const h = param([3, 4]);
+    const W = param([9, 4]);
+    h.f32.set([40, -40, 40, -40], 4); // row 1: logits ±160·W — target 2 is hopeless
+    W.f32.set([-1, 1, -1, 1], 8); // W[2]·h[1] = −160 while some other logit is large
+    const t = Tensor.int([0, 2, 5]);
+    const fused = linearCrossEntropy(h, W, t);
+    fused.backward();
+    const dh = h.grad!.f32.slice();
+    h.zeroGrad();
+    W.zeroGrad();
+    const ref = crossEntropy(matmul(h, W, { transB: true }), t);
+    ref.backward();
+    expect(ref.item()).toBeGreaterThan(69 / 3);
+    expectClose([fused.item()], [ref.item()], { rtol: 1e-6 });
+    expectClose(dh, h.grad!.f32, { atol: 1e-6 });
+  });
+
+  it('the backend kernel matches the gemm+softmax composition (picked, P·W, P)', () => {
+    const [m, n, k] = [6, 37, 8];
+    const h = rng.fillNormal(new Float32Array(m * k));
+    const w = rng.fillNormal(new Float32Array(n * k));
+    const targets = Int32Array.from({ length: m }, (_, i) => (i * 7) % n);
+    const run = (viaGemm: boolean) => {
+      const args = {
+        h,
+        w,
+        m,
+        n,
+        k,
+        targets,
+        picked: new Float32Array(m),
+        pw: new Float32Array(m * k),
+        p: new Float32Array(m * n),
+      };
+      const be = getBackend();
+      if (viaGemm) linearSoftmaxVia((a) => be.gemm(a), args);
+      else be.linearSoftmax!(args);
+      return args;
+    };
+    const [fused, ref] = [run(false), run(true)];
+    expectClose(fused.picked, ref.picked, { atol: 1e-7, rtol: 1e-5 });
+    expectClose(fused.pw, ref.pw, { atol: 1e-6 });
+    expectClose(fused.p, ref.p, { atol: 1e-7, rtol: 1e-5 });
+    expect(() => getBackend().linearSoftmax!({ ...run(true), targets: Int32Array.of(0, 1, 2, 3, 4, n) })).toThrow(
+      /target 37 of row 5 is outside \[0, 37\)/,
+    );
   });
 
   it('refuses mismatched shapes and out-of-range targets', () => {

@@ -6,8 +6,14 @@
 // to the upstream scalar): one exp pass, two GEMMs (logits, dh), and only dh (T,C) is kept for the
 // backward, which merely scales it. Ignored targets (−100: prompt, padding) are dropped before any
 // GEMM, so masked tokens cost nothing.
+//
+// The (rows,V) block work runs on the backend's fused linearSoftmax (onnxruntime: Gemm → Softmax →
+// GatherElements → MatMul in one graph, MLAS's vectorised exp on every core; the logits never reach
+// JS). The loss of a row is −log P[target] — exact to f32 rounding while P[target] ≥ 1e-30, i.e. a loss
+// below ~69; a row beyond that is recomputed as logsumexp − logit in f64, so no loss turns into Inf.
 import { isGradEnabled, record } from '../autograd.js';
-import { getBackend } from '../backend/backend.js';
+import { type Backend, getBackend, type LinearSoftmaxArgs } from '../backend/backend.js';
+import { linearSoftmaxVia } from '../backend/ts/linear-softmax.js';
 import { ShapeError } from '../errors.js';
 import { shapeStr } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -16,40 +22,27 @@ export interface LinearCrossEntropyOptions {
   ignoreIndex?: number;
   /** Divide the summed loss by this (default: the number of non-ignored targets, i.e. the mean). */
   divisor?: number;
-  /** Vocabulary rows per GEMM; bounds the scratch to rows·chunk floats. */
+  /** Bounds the backend's (rows × V) scratch to about this many floats per block (default 2^24). */
   chunk?: number;
 }
 
-/** Σ over rows of logsumexp(logits_row) − logits_row[target], plus (optionally) d/dlogits in place. */
-function lossAndDlogits(
-  L: Float32Array,
-  M: number,
-  V: number,
-  tg: Int32Array,
-  scale: number,
-  wantGrad: boolean,
-): number {
-  let total = 0;
-  for (let r = 0; r < M; r++) {
-    const o = r * V;
-    let mx = Number.NEGATIVE_INFINITY;
-    for (let v = 0; v < V; v++) if ((L[o + v] as number) > mx) mx = L[o + v] as number;
-    const t = tg[r] as number;
-    const lt = L[o + t] as number;
-    let s = 0;
-    for (let v = 0; v < V; v++) {
-      const e = Math.exp((L[o + v] as number) - mx);
-      L[o + v] = e; // keep e = exp(l − max): the gradient needs only a rescale, not a second exp
-      s += e;
-    }
-    total += mx + Math.log(s) - lt;
-    if (wantGrad) {
-      const k = scale / s;
-      for (let v = 0; v < V; v++) L[o + v] = (L[o + v] as number) * k;
-      L[o + t] = (L[o + t] as number) - scale;
-    }
-  }
-  return total;
+/** Below this a row's P[target] has lost precision (loss > ~69): its loss is recomputed exactly. */
+const TINY = 1e-30;
+
+/** logsumexp(h_r·Wᵀ) − h_r·W[t] for one row, from scratch in f64 (the rare underflow fallback). */
+function exactRowLoss(be: Backend, hr: Float32Array, W: Float32Array, V: number, C: number, t: number): number {
+  const l = be.gemm({ a: hr, b: W, m: 1, n: V, k: C, transB: true }); // l: (1,V)
+  let mx = Number.NEGATIVE_INFINITY;
+  for (let v = 0; v < V; v++) if ((l[v] as number) > mx) mx = l[v] as number;
+  let s = 0;
+  for (let v = 0; v < V; v++) s += Math.exp((l[v] as number) - mx);
+  return mx + Math.log(s) - (l[t] as number);
+}
+
+/** One block on the backend's fused kernel, or on gemm() + a TypeScript softmax when it has none. */
+function linearSoftmax(be: Backend, args: LinearSoftmaxArgs): void {
+  if (be.linearSoftmax) be.linearSoftmax(args);
+  else linearSoftmaxVia((a) => be.gemm(a), args);
 }
 
 /**
@@ -99,21 +92,32 @@ export function linearCrossEntropy(
   const needW = W.requiresGrad && isGradEnabled();
   const be = getBackend();
   const Wd = W.f32;
-  // Row blocks bound the (rows × V) scratch; every block sees the whole vocabulary at once so the
-  // log-sum-exp needs no cross-chunk rescaling.
-  const blockRows = Math.max(1, Math.min(M, Math.floor((opts.chunk ?? 1 << 24) / V)));
-  const scratch = new Float32Array(blockRows * V);
+  // Row blocks of equal size bound the backend's (rows × V) logits/probabilities; every block sees the
+  // whole vocabulary at once, so its softmax needs no cross-chunk rescaling.
+  const blocks = Math.max(1, Math.ceil((M * V) / (opts.chunk ?? 1 << 24)));
+  const blockRows = Math.max(1, Math.ceil(M / blocks));
+  const picked = new Float32Array(blockRows);
+  const P = needW ? new Float32Array(blockRows * V) : undefined;
   const dhc = needH ? new Float32Array(M * C) : null;
   const dW = needW ? new Float32Array(V * C) : null;
   let total = 0;
   for (let r0 = 0; r0 < M; r0 += blockRows) {
     const m = Math.min(blockRows, M - r0);
     const hb = hc.subarray(r0 * C, (r0 + m) * C);
-    const L = scratch.subarray(0, m * V);
-    be.gemm({ a: hb, b: Wd, m, n: V, k: C, transB: true, out: L }); // L: (m,V) = hb·Wᵀ
-    total += lossAndDlogits(L, m, V, tg.subarray(r0, r0 + m), scale, needH || needW);
-    if (dhc) be.gemm({ a: L, b: Wd, m, n: C, k: V, out: dhc.subarray(r0 * C, (r0 + m) * C) }); // dh: (m,C) = dL·W
-    if (dW) be.gemm({ a: L, b: hb, m: V, n: C, k: m, transA: true, beta: 1, out: dW }); // dW += dLᵀ·hb
+    const tb = tg.subarray(r0, r0 + m);
+    const pw = dhc ? dhc.subarray(r0 * C, (r0 + m) * C) : undefined;
+    // P = softmax(hb·Wᵀ) stays in the backend; back come P[r, t_r], P·W (for dh) and P only for dW
+    linearSoftmax(be, { h: hb, w: Wd, m, n: V, k: C, targets: tb, picked, pw, p: P });
+    for (let i = 0; i < m; i++) {
+      const pt = picked[i] as number;
+      const t = tb[i] as number;
+      total += pt >= TINY ? -Math.log(pt) : exactRowLoss(be, hb.subarray(i * C, (i + 1) * C), Wd, V, C, t);
+      // dlogits = scale·(P − onehot), so dh = scale·(P·W − W[t]); the loss is the last node (llm.c)
+      if (pw)
+        for (let c = 0; c < C; c++) pw[i * C + c] = scale * ((pw[i * C + c] as number) - (Wd[t * C + c] as number));
+      if (P) P[i * V + t] = (P[i * V + t] as number) - 1;
+    }
+    if (dW && P) be.gemm({ a: P, b: hb, m: V, n: C, k: m, transA: true, alpha: scale, beta: 1, out: dW }); // dW += scale·(P−1ₜ)ᵀ·hb
   }
   const out = new Tensor(new Float32Array([total * scale]), []);
   return record('linearCrossEntropy', [h, W], out, (dy, needs) => {

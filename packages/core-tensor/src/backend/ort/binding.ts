@@ -24,11 +24,19 @@ export interface NativeTensor {
   location: 'cpu';
 }
 
+/** An int32 tensor (indices, e.g. GatherElements' targets) as the native binding reads it. */
+export interface NativeIntTensor {
+  type: 'int32';
+  dims: number[];
+  data: Int32Array;
+  location: 'cpu';
+}
+
 /** The native InferenceSession of onnxruntime-node 1.30.0 (js/node/src/inference_session_wrap.cc). */
 export interface NativeSession {
   loadModel(buffer: ArrayBuffer, byteOffset: number, byteLength: number, options: object): void;
   run(
-    feeds: Record<string, NativeTensor>,
+    feeds: Record<string, NativeTensor | NativeIntTensor>,
     fetches: Record<string, NativeTensor | null>,
     options: object,
   ): Record<string, { data: unknown; dims: readonly number[] }>;
@@ -83,8 +91,16 @@ export function loadBinding(): BindingModule {
 }
 
 /**
- * Session options for one GEMM node: intra-op threads = cores, sequential execution.
- * Spinning is left on: measured faster on 2 cores for back-to-back GEMMs (see bench/gemm.bench.ts).
+ * Session options for one GEMM node: intra-op threads = cores, sequential execution, no spinning.
+ *
+ * Spinning off: each cached session owns an intra-op pool, and by default its workers spin for a
+ * while after every run. A training step calls ~10 sessions in turn with JS work (softmax rows,
+ * norms, the tape) in between, so the spinners of the session that just ran steal the core the
+ * main thread needs — and the next session's workers spin against the previous one's. Measured on
+ * 2 cores: attention fwd+bwd 2–3× faster (packages/attention/README.md) and a whole LoRA step
+ * faster (bench/README.md, "Profile"); a single back-to-back GEMM loses only the wake-up (~µs).
+ * onnxruntime-node cannot share one pool between sessions (global pools need the C API's
+ * CreateEnvWithGlobalThreadPools, which the binding does not expose).
  */
 export function gemmSessionOptions(): object {
   return {
@@ -94,6 +110,7 @@ export function gemmSessionOptions(): object {
     graphOptimizationLevel: 'all',
     // Outputs are always preallocated by us, so the arena would only hold scratch; shapes vary per call.
     enableMemPattern: false,
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
   };
 }
 
@@ -113,4 +130,9 @@ export function createSession(model: Uint8Array, options: object = gemmSessionOp
 /** Wraps existing memory as a feed or preallocated output; `data` must hold exactly prod(dims) floats. */
 export function tensor(data: Float32Array, dims: number[]): NativeTensor {
   return { type: 'float32', dims, data, location: 'cpu' };
+}
+
+/** Wraps an Int32Array as a feed; `data` must hold exactly prod(dims) elements. */
+export function intTensor(data: Int32Array, dims: number[]): NativeIntTensor {
+  return { type: 'int32', dims, data, location: 'cpu' };
 }

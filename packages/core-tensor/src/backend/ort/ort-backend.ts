@@ -1,9 +1,11 @@
 // backend/ort/ort-backend.ts — the 'ort' backend: GEMM on onnxruntime-node (MLAS), small sizes on the TS kernel.
 import { TsloraError } from '../../errors.js';
-import type { Backend, GemmArgs } from '../backend.js';
+import type { Backend, GemmArgs, LinearSoftmaxArgs } from '../backend.js';
 import { gemmResolved } from '../ts/gemm.js';
 import { type ResolvedGemm, resolveGemm } from '../ts/gemm-args.js';
+import { checkLinearSoftmax } from '../ts/linear-softmax.js';
 import { loadBinding, type NativeTensor, tensor } from './binding.js';
+import { runLinearSoftmax } from './linear-softmax.js';
 import { SessionCache } from './sessions.js';
 
 /**
@@ -52,6 +54,22 @@ export class OrtBackend implements Backend {
       });
     }
     return g.out;
+  }
+
+  /** lm_head GEMM + softmax + the cross-entropy reductions in one onnxruntime graph (see linear-softmax.ts). */
+  linearSoftmax(args: LinearSoftmaxArgs): void {
+    checkLinearSoftmax(args, 'ort');
+    if (args.m === 0) return;
+    this.cache ??= new SessionCache();
+    try {
+      runLinearSoftmax(this.cache, args);
+    } catch (cause) {
+      throw new TsloraError(`linearSoftmax (ort backend): onnxruntime failed for m=${args.m} n=${args.n} k=${args.k}`, {
+        hint: `${cause instanceof Error ? cause.message : String(cause)}; setBackend('ts') avoids onnxruntime`,
+        exitCode: 1,
+        cause,
+      });
+    }
   }
 
   /** Number of live native sessions (for tests and diagnostics). */

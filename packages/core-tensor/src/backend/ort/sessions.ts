@@ -68,11 +68,16 @@ export class SessionCache {
 
   get(key: SessionKey): NativeSession {
     const id = `${key.kind}|${key.transA ? 'T' : 'N'}${key.transB ? 'T' : 'N'}|${key.alpha}|${key.beta}`;
+    return this.graph(id, () => modelFor(key));
+  }
+
+  /** The session for a fused graph (e.g. linear-softmax.ts), built by `model()` on first use, cached under `id`. */
+  graph(id: string, model: () => Uint8Array): NativeSession {
     let session = this.sessions.get(id);
     if (session) {
       this.sessions.delete(id); // re-insert to mark as most recently used
     } else {
-      session = createSession(modelFor(key));
+      session = createSession(model());
       if (this.sessions.size >= MAX_SESSIONS) {
         const [oldestId, oldest] = this.sessions.entries().next().value as [string, NativeSession];
         this.sessions.delete(oldestId);

@@ -1,0 +1,147 @@
+// profile-step.ts — per-phase CPU profile of one tslora LoRA training step (or prefill) at a benchmark shape.
+//
+// Run: `node --import tsx bench/profile-step.ts [shape=small] [mode=train|infer] [seq=512] [steps=3]`.
+// Builds the model exactly as model-worker.ts does, runs 2 untimed steps, then samples the main thread with
+// V8's profiler (node:inspector, 100 µs interval) over `steps` timed steps. Each sample is charged to a phase
+// by the innermost frame that belongs to a known file, so a GEMM called from attention counts as GEMM, and
+// attention's own row work (softmax, layout copies) as attention. Native onnxruntime time on the main thread
+// shows up under the JS function that called the binding (runOrt/runGemm2d → GEMM); ORT's second pool
+// thread is not sampled, so "GEMM" is main-thread wall time spent inside GEMM calls — what the step waits.
+import { Session } from 'node:inspector';
+import { AdamW, noGrad, Random, Tensor, useBestBackend } from '@tslora/core-tensor';
+import { applyLora } from '@tslora/lora';
+import { parseQwenConfig } from '../apps/finetune/src/model/config.js';
+import { QwenForCausalLM } from '../apps/finetune/src/model/qwen.js';
+import { LORA_TARGETS, SHAPES, type ShapeName, shapeConfigJson } from './model-shapes.js';
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string };
+  hitCount?: number;
+  children?: number[];
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples?: number[];
+  timeDeltas?: number[];
+}
+
+/** Phase of a frame, or null when the frame says nothing (look further out). Order = precedence. */
+const RULES: [string, (fn: string, url: string) => boolean][] = [
+  ['GC', (fn) => fn === '(garbage collector)'],
+  ['GEMM', (_, url) => url.includes('/backend/')],
+  ['cross-entropy rows (lm_head loss)', (_, url) => url.includes('linear-cross-entropy')],
+  ['attention row work (softmax, layouts, RoPE)', (_, url) => url.includes('packages/attention/')],
+  ['optimizer (AdamW)', (_, url) => url.includes('/optim/')],
+  [
+    'norms / activations / elementwise',
+    (_, url) => /ops\/(norm|activation|unary|binary|broadcast|swiglu|fused)/.test(url),
+  ],
+  ['reshape/permute copies', (_, url) => url.includes('ops/shape-ops')],
+  ['embedding', (_, url) => url.includes('ops/index-ops')],
+  ['LoRA op glue (bias, scaling)', (_, url) => url.includes('lora-linear')],
+  ['autograd (grad accumulation, tape)', (_, url) => url.includes('autograd') || url.includes('/tensor.ts')],
+  ['model glue', (_, url) => url.includes('model/qwen')],
+];
+
+function phaseOf(chain: ProfileNode[]): string {
+  // chain: leaf first
+  for (const n of chain) {
+    const { functionName: fn, url } = n.callFrame;
+    for (const [name, test] of RULES) if (test(fn, url)) return name;
+  }
+  const leaf = chain[0]?.callFrame.functionName ?? '';
+  if (leaf === '(program)' || leaf === '(idle)') return 'other (VM, idle)';
+  return `other (${leaf || 'anonymous'})`;
+}
+
+function summarise(p: Profile): Map<string, number> {
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const phaseCache = new Map<number, string>();
+  const phase = (id: number): string => {
+    let ph = phaseCache.get(id);
+    if (ph === undefined) {
+      const chain: ProfileNode[] = [];
+      for (let x: number | undefined = id; x !== undefined; x = parent.get(x)) chain.push(byId.get(x) as ProfileNode);
+      ph = phaseOf(chain);
+      phaseCache.set(id, ph);
+    }
+    return ph;
+  };
+  const ms = new Map<string, number>();
+  const samples = p.samples ?? [];
+  const deltas = p.timeDeltas ?? [];
+  // timeDeltas[i] is the gap before sample i; charge each gap to the sample that ends it.
+  for (let i = 0; i < samples.length; i++) {
+    const ph = phase(samples[i] as number);
+    ms.set(ph, (ms.get(ph) ?? 0) + (deltas[i] ?? 0) / 1000);
+  }
+  return ms;
+}
+
+function post<T>(s: Session, method: string, params: object = {}): Promise<T> {
+  return new Promise((resolve, reject) =>
+    s.post(method, params, (err, res) => (err ? reject(err) : resolve(res as T))),
+  );
+}
+
+async function main(): Promise<void> {
+  const [shapeArg = 'small', mode = 'train', seqArg = '512', stepsArg = '3'] = process.argv.slice(2);
+  const shape = shapeArg as ShapeName;
+  const seq = Number(seqArg);
+  const steps = Number(stepsArg);
+  const { backend } = useBestBackend();
+  const model = new QwenForCausalLM(parseQwenConfig(shapeConfigJson(SHAPES[shape]), `profile:${shape}`));
+  const rng = new Random(0);
+  for (const [name, p] of model.namedParameters()) {
+    if (name.endsWith('norm.weight')) p.f32.fill(1);
+    else if (name.endsWith('.bias')) p.f32.fill(0);
+    else rng.fillNormal(p.f32, 0, 0.02);
+  }
+  applyLora(model, { r: 16, alpha: 32, dropout: 0, targetModules: LORA_TARGETS, seed: 0 });
+  const idRng = new Random(1);
+  const ids = Tensor.int(
+    Array.from({ length: seq }, () => idRng.int(model.config.vocabSize)),
+    [1, seq],
+  );
+  const opt = new AdamW(model.trainableParameters(), { lr: 2e-4 });
+  if (mode === 'train') model.train();
+  else model.eval();
+  const step = (): number => {
+    if (mode !== 'train') return noGrad(() => model.loss(ids, ids).item());
+    const loss = model.loss(ids, ids);
+    loss.backward();
+    opt.step();
+    opt.zeroGrad();
+    return loss.item();
+  };
+  for (let i = 0; i < 2; i++) step();
+  const s = new Session();
+  s.connect();
+  await post(s, 'Profiler.enable');
+  await post(s, 'Profiler.setSamplingInterval', { interval: 100 });
+  await post(s, 'Profiler.start');
+  const times: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    step();
+    times.push(performance.now() - t0);
+  }
+  const { profile } = await post<{ profile: Profile }>(s, 'Profiler.stop');
+  const ms = summarise(profile);
+  const total = [...ms.values()].reduce((a, b) => a + b, 0);
+  const wall = times.reduce((a, b) => a + b, 0);
+  console.log(
+    `${shape} ${mode} seq ${seq}, backend ${backend.name}: ${steps} steps, ${(wall / steps).toFixed(0)} ms/step (${times.map((t) => t.toFixed(0)).join(', ')}), ${((seq * steps * 1000) / wall).toFixed(1)} tok/s`,
+  );
+  console.log('| phase | ms/step | share |\n|---|---|---|');
+  for (const [k, v] of [...ms.entries()].sort((a, b) => b[1] - a[1])) {
+    if (v / total < 0.002) continue;
+    console.log(`| ${k} | ${(v / steps).toFixed(1)} | ${((100 * v) / total).toFixed(1)} % |`);
+  }
+  s.disconnect();
+}
+
+await main();
