@@ -60,7 +60,7 @@ export const demoCommand: Command = {
       min: 0,
       exclusiveMin: true,
       default: 0.2,
-      help: 'init std of the tiny model (see the note in --help)',
+      help: "init std of the tiny base (HF uses 0.02; a random base that small can't express a confident answer)",
     },
     lr: { kind: 'number', min: 0, exclusiveMin: true, default: 1e-2, help: 'peak learning rate' },
     rank: { kind: 'int', min: 1, default: 16, help: 'LoRA rank' },
