@@ -1,12 +1,14 @@
 // profile-step.ts — per-phase CPU profile of one tslora LoRA training step (or prefill) at a benchmark shape.
 //
-// Run: `node --import tsx bench/profile-step.ts [shape=small] [mode=train|infer] [seq=512] [steps=3]`.
+// Run: `node --import tsx bench/profile-step.ts [shape=small] [mode=train|infer] [seq=512] [steps=3]`
+// (PROFILE_TOP=20 also lists the 20 functions with the most self time).
 // Builds the model exactly as model-worker.ts does, runs 2 untimed steps, then samples the main thread with
 // V8's profiler (node:inspector, 100 µs interval) over `steps` timed steps. Each sample is charged to a phase
 // by the innermost frame that belongs to a known file, so a GEMM called from attention counts as GEMM, and
 // attention's own row work (softmax, layout copies) as attention. Native onnxruntime time on the main thread
 // shows up under the JS function that called the binding (runOrt/runGemm2d → GEMM); ORT's second pool
 // thread is not sampled, so "GEMM" is main-thread wall time spent inside GEMM calls — what the step waits.
+import { readFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { AdamW, noGrad, Random, Tensor, useBestBackend } from '@tslora/core-tensor';
 import { applyLora } from '@tslora/lora';
@@ -55,7 +57,7 @@ function phaseOf(chain: ProfileNode[]): string {
   return `other (${leaf || 'anonymous'})`;
 }
 
-function summarise(p: Profile): Map<string, number> {
+function summarise(p: Profile): { ms: Map<string, number>; fnMs: Map<string, number> } {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -71,14 +73,24 @@ function summarise(p: Profile): Map<string, number> {
     return ph;
   };
   const ms = new Map<string, number>();
+  const fnMs = new Map<string, number>();
   const samples = p.samples ?? [];
   const deltas = p.timeDeltas ?? [];
   // timeDeltas[i] is the gap before sample i; charge each gap to the sample that ends it.
   for (let i = 0; i < samples.length; i++) {
     const ph = phase(samples[i] as number);
     ms.set(ph, (ms.get(ph) ?? 0) + (deltas[i] ?? 0) / 1000);
+    const f = (byId.get(samples[i] as number) as ProfileNode).callFrame;
+    const fn = `${f.functionName || '(anonymous)'} ${f.url.split('/').slice(-2).join('/')}`;
+    fnMs.set(fn, (fnMs.get(fn) ?? 0) + (deltas[i] ?? 0) / 1000);
   }
-  return ms;
+  return { ms, fnMs };
+}
+
+/** Minor page faults of this process so far (/proc/self/stat field 10): first touches of fresh memory. */
+function minorFaults(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
 }
 
 function post<T>(s: Session, method: string, params: object = {}): Promise<T> {
@@ -124,22 +136,34 @@ async function main(): Promise<void> {
   await post(s, 'Profiler.setSamplingInterval', { interval: 100 });
   await post(s, 'Profiler.start');
   const times: number[] = [];
+  const cpu0 = process.cpuUsage();
+  const flt0 = minorFaults();
   for (let i = 0; i < steps; i++) {
     const t0 = performance.now();
     step();
     times.push(performance.now() - t0);
   }
+  const cpu = process.cpuUsage(cpu0);
+  const faults = minorFaults() - flt0;
   const { profile } = await post<{ profile: Profile }>(s, 'Profiler.stop');
-  const ms = summarise(profile);
+  const { ms, fnMs } = summarise(profile);
   const total = [...ms.values()].reduce((a, b) => a + b, 0);
   const wall = times.reduce((a, b) => a + b, 0);
   console.log(
     `${shape} ${mode} seq ${seq}, backend ${backend.name}: ${steps} steps, ${(wall / steps).toFixed(0)} ms/step (${times.map((t) => t.toFixed(0)).join(', ')}), ${((seq * steps * 1000) / wall).toFixed(1)} tok/s`,
   );
+  console.log(
+    `process CPU per step (all threads): user ${(cpu.user / 1000 / steps).toFixed(0)} ms, system ${(cpu.system / 1000 / steps).toFixed(0)} ms; ${(faults / steps).toFixed(0)} minor page faults/step; peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`,
+  );
   console.log('| phase | ms/step | share |\n|---|---|---|');
   for (const [k, v] of [...ms.entries()].sort((a, b) => b[1] - a[1])) {
     if (v / total < 0.002) continue;
     console.log(`| ${k} | ${(v / steps).toFixed(1)} | ${((100 * v) / total).toFixed(1)} % |`);
+  }
+  if (process.env.PROFILE_TOP) {
+    console.log('\n| function (self time) | ms/step |\n|---|---|');
+    const top = [...fnMs.entries()].sort((a, b) => b[1] - a[1]).slice(0, Number(process.env.PROFILE_TOP));
+    for (const [k, v] of top) console.log(`| ${k} | ${(v / steps).toFixed(1)} |`);
   }
   s.disconnect();
 }

@@ -20,3 +20,17 @@ export { Random } from './random.js';
 export { broadcastShapes, normAxis, numel, type Shape, shapeEq, shapeStr, stridesOf } from './shape.js';
 // ---- tensors and autograd ----
 export { type Scalar, Tensor, type TensorArray, type TensorDType } from './tensor.js';
+// ---- WebAssembly SIMD kernels (shared with @tslora/attention) ----
+export {
+  assembleWasm,
+  buildWasmModule,
+  instantiateWasm,
+  WASM_F32,
+  WASM_I32,
+  WASM_V128,
+  type WasmFunction,
+  type WasmMemory,
+  type WasmTemps,
+  wasmF32,
+} from './wasm/assembler.js';
+export { simdBoth, simdExp, simdReduce, simdRowLoop } from './wasm/simd-macros.js';

@@ -4,7 +4,16 @@
 //                  out = h + down_proj(silu(gate_proj(n)) ⊙ up_proj(n)),  n = post_attention_layernorm(h)
 // then model.norm and lm_head (the same tensor as embed_tokens.weight when tie_word_embeddings).
 import { applyRotary, type KVCache, rotaryEmbedding, scaledDotProductAttention } from '@tslora/attention';
-import { Embedding, Linear, linearCrossEntropy, Module, type Random, RMSNorm, type Tensor } from '@tslora/core-tensor';
+import {
+  Embedding,
+  Linear,
+  linearCrossEntropy,
+  Module,
+  type Random,
+  RMSNorm,
+  swiglu,
+  type Tensor,
+} from '@tslora/core-tensor';
 import type { QwenConfig } from './config.js';
 import { IGNORE_INDEX, shiftLabels } from './loss.js';
 
@@ -90,7 +99,8 @@ export class Qwen2MLP extends Module {
     this.down_proj = new Linear(c.intermediateSize, c.hiddenSize, { rng });
   }
   forward(x: Tensor): Tensor {
-    return this.down_proj.forward(this.gate_proj.forward(x).silu().mul(this.up_proj.forward(x)));
+    // act_fn(gate_proj(x)) * up_proj(x) as one fused op (SiLU and the product in one pass, SIMD exp)
+    return this.down_proj.forward(swiglu(this.gate_proj.forward(x), this.up_proj.forward(x)));
   }
 }
 

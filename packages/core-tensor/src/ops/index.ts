@@ -10,4 +10,5 @@ export { rmsNorm } from './norm.js';
 export { max, mean, sum } from './reduce.js';
 export { concat, expand, permute, reshape, slice, transpose } from './shape-ops.js';
 export { type CrossEntropyOptions, crossEntropy, logSoftmax, softmax } from './softmax.js';
+export { swiglu } from './swiglu.js';
 export { exp, log, neg, pow, rsqrt, sqrt, unaryOp } from './unary.js';
