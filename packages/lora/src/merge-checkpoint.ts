@@ -261,7 +261,7 @@ function removeLeftovers(outDir: string): void {
 function describeWriteFailure(e: unknown, outDir: string): unknown {
   const code = (e as NodeJS.ErrnoException)?.code ?? ((e as { cause?: NodeJS.ErrnoException })?.cause?.code);
   if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG') {
-    const why = code === 'EFBIG' ? 'a file-size limit was hit' : 'the disk is full';
+    const why = code === 'EFBIG' ? 'file too large for the file-size limit (ulimit -f)' : 'no space left on device';
     return new TsloraError(`merge into ${outDir} failed: ${why} (${code}); nothing was written`, { hint: 'free disk space (or raise the limit) and run merge again', exitCode: 1, cause: e });
   }
   return e;
