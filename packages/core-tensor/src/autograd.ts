@@ -80,11 +80,15 @@ function accumulate(pending: Map<Tensor, Pending>, t: Tensor, g: Float32Array): 
     pending.set(t, { buf: g, owned: false });
     return;
   }
-  if (!p.owned) {
-    p.buf = p.buf.slice();
-    p.owned = true;
-  }
   const b = p.buf;
+  if (!p.owned) {
+    // One pass into a fresh buffer rather than a copy and then an add (residual streams meet here).
+    const sum = new Float32Array(b.length);
+    for (let i = 0; i < b.length; i++) sum[i] = (b[i] as number) + (g[i] as number);
+    p.buf = sum;
+    p.owned = true;
+    return;
+  }
   for (let i = 0; i < b.length; i++) b[i] = (b[i] as number) + (g[i] as number);
 }
 

@@ -28,8 +28,14 @@ interface LoraOperands {
   scaling: number;
 }
 
-/** Forward kernel: returns y (N,out) and the saved h (N,r) = xd·Aᵀ. */
-function loraLinearForward(o: LoraOperands): { y: Float32Array; h: Float32Array } {
+/** Scales a small (N,r) array in place (keeps every GEMM at alpha = 1: onnxruntime's Gemm is slower otherwise). */
+function scaleInPlace(x: Float32Array, s: number): Float32Array {
+  if (s !== 1) for (let i = 0; i < x.length; i++) x[i] = x[i]! * s;
+  return x;
+}
+
+/** Forward kernel: returns y (N,out) and the saved hs (N,r) = scaling·xd·Aᵀ. */
+function loraLinearForward(o: LoraOperands): { y: Float32Array; hs: Float32Array } {
   const be = getBackend();
   const { n, inF, out, r } = o;
   // y: (N,out) = x·Wᵀ (+ b)
@@ -38,10 +44,10 @@ function loraLinearForward(o: LoraOperands): { y: Float32Array; h: Float32Array 
     const bd = o.bias;
     for (let i = 0; i < n; i++) for (let j = 0; j < out; j++) y[i * out + j] = y[i * out + j]! + bd[j]!;
   }
-  // h: (N,r) = xd·Aᵀ;  y += scaling·h·Bᵀ (GEMM beta = 1: accumulated in place, no scaled copy)
-  const h = be.gemm({ a: o.XD, b: o.A, m: n, n: r, k: inF, transB: true });
-  be.gemm({ a: h, b: o.B, m: n, n: out, k: r, transB: true, alpha: o.scaling, beta: 1, out: y });
-  return { y, h };
+  // hs: (N,r) = scaling·xd·Aᵀ (scaled while it is small);  y += hs·Bᵀ (GEMM beta = 1: accumulated in place)
+  const hs = scaleInPlace(be.gemm({ a: o.XD, b: o.A, m: n, n: r, k: inF, transB: true }), o.scaling);
+  be.gemm({ a: hs, b: o.B, m: n, n: out, k: r, transB: true, beta: 1, out: y });
+  return { y, hs };
 }
 
 /**
@@ -50,7 +56,7 @@ function loraLinearForward(o: LoraOperands): { y: Float32Array; h: Float32Array 
  */
 function loraLinearBackward(
   o: LoraOperands,
-  h: Float32Array,
+  hs: Float32Array,
   dy: Float32Array,
   needs: readonly boolean[],
 ): (Float32Array | null)[] {
@@ -58,9 +64,9 @@ function loraLinearBackward(
   const { n, inF, out, r, scaling } = o;
   const [nx, nxd, nW, nA, nB, nb] = needs;
   // dh: (N,r) = scaling·dy·B — shared by dA and dxd
-  const dh = nA || nxd ? be.gemm({ a: dy, b: o.B, m: n, n: r, k: out, alpha: scaling }) : null;
-  // dB: (out,r) = scaling·dyᵀ·h
-  const dB = nB ? be.gemm({ a: dy, b: h, m: out, n: r, k: n, transA: true, alpha: scaling }) : null;
+  const dh = nA || nxd ? scaleInPlace(be.gemm({ a: dy, b: o.B, m: n, n: r, k: out }), scaling) : null;
+  // dB: (out,r) = dyᵀ·hs  (= scaling·dyᵀ·h)
+  const dB = nB ? be.gemm({ a: dy, b: hs, m: out, n: r, k: n, transA: true }) : null;
   // dA: (r,in) = dhᵀ·xd
   const dA = nA && dh ? be.gemm({ a: dh, b: o.XD, m: r, n: inF, k: n, transA: true }) : null;
   // dx: (N,in) = dy·W (+ dh·A when xd is x)
@@ -128,10 +134,10 @@ export function loraLinear(
     r,
     scaling,
   };
-  const { y, h } = loraLinearForward(o);
+  const { y, hs } = loraLinearForward(o);
   const inputs = b ? [x, xd, W, A, B, b] : [x, xd, W, A, B];
   return record('loraLinear', inputs, new Tensor(y, [...x.shape.slice(0, -1), out]), (dy, needs) =>
-    loraLinearBackward(o, h, dy, needs),
+    loraLinearBackward(o, hs, dy, needs),
   );
 }
 
