@@ -1,24 +1,20 @@
 // bad-checkpoint.reliability.test.ts — broken checkpoints through every command: exit 2, one line naming file and problem, bounded memory.
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   expectCleanError,
-  Ledger,
-  listTree,
-  makeTinyBase,
+  expectRefusedWritingNothing,
+  makeBaseAndData,
   runCliRss,
-  runMain,
-  sampleRecords,
-  tempRoot,
-  writeJsonl,
+  runMainOk,
+  tempWorkspace,
+  trainArgv,
 } from './harness.js';
 
-const root = tempRoot('ckpt');
-const base = path.join(root, 'base');
-const data = path.join(root, 'data.jsonl');
+const ws = tempWorkspace('ckpt', 'bad checkpoints');
+const { root, base, data, ledger } = ws;
 const adapter = path.join(root, 'adapter-run');
-const ledger = new Ledger();
 const SIDE_FILES = ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json'];
 
 type Header = Record<
@@ -60,14 +56,15 @@ function variant(
   return dir;
 }
 
-/** Mutates one tensor entry of the real header. */
-function withEntry(
-  name: string,
+/** A variant whose weights are the base's with one tensor entry of the header mutated. */
+function variantWithEntry(
+  dirName: string,
+  tensor: string,
   f: (e: { dtype: string; shape: number[]; data_offsets: [number, number] }) => void,
-): Buffer {
+): string {
   const { header, data } = readBase();
-  f(header[name] as { dtype: string; shape: number[]; data_offsets: [number, number] });
-  return safetensorsBytes(header, data);
+  f(header[tensor] as { dtype: string; shape: number[]; data_offsets: [number, number] });
+  return variant(dirName, safetensorsBytes(header, data));
 }
 
 const UP = 'model.layers.0.mlp.up_proj.weight';
@@ -132,48 +129,36 @@ const CASES: Case[] = [
     names: 'model.safetensors',
     expect: /unknown or unsupported dtype "Q4_K"/,
     build: () =>
-      variant(
-        'dtype',
-        withEntry(UP, (e) => {
-          e.dtype = 'Q4_K';
-        }),
-      ),
+      variantWithEntry('dtype', UP, (e) => {
+        e.dtype = 'Q4_K';
+      }),
   },
   {
     name: 'overlapping offsets',
     names: 'model.safetensors',
     expect: /overlaps tensor/,
     build: () =>
-      variant(
-        'overlap',
-        withEntry(UP, (e) => {
-          e.data_offsets = [e.data_offsets[0] - 2, e.data_offsets[1] - 2];
-        }),
-      ),
+      variantWithEntry('overlap', UP, (e) => {
+        e.data_offsets = [e.data_offsets[0] - 2, e.data_offsets[1] - 2];
+      }),
   },
   {
     name: 'gap between offsets',
     names: 'model.safetensors',
     expect: /gap of 2 bytes before tensor/,
     build: () =>
-      variant(
-        'gap',
-        withEntry(GATE, (e) => {
-          e.data_offsets = [e.data_offsets[0] + 2, e.data_offsets[1] + 2];
-        }),
-      ),
+      variantWithEntry('gap', GATE, (e) => {
+        e.data_offsets = [e.data_offsets[0] + 2, e.data_offsets[1] + 2];
+      }),
   },
   {
     name: 'shape × dtype ≠ byte range',
     names: 'model.safetensors',
     expect: /shape \[64, 32\] of F32 needs 8192 bytes but data_offsets .* hold 4096/,
     build: () =>
-      variant(
-        'nbytes',
-        withEntry(UP, (e) => {
-          e.dtype = 'F32';
-        }),
-      ),
+      variantWithEntry('nbytes', UP, (e) => {
+        e.dtype = 'F32';
+      }),
   },
   {
     name: 'duplicate tensor names',
@@ -233,12 +218,9 @@ const CASES: Case[] = [
     expect: /"model\.layers\.0\.mlp\.up_proj\.weight" has shape \[32, 64\] but config\.json says \[64, 32\]/,
     commands: ['eval', 'generate', 'train'],
     build: () =>
-      variant(
-        'disagree',
-        withEntry(UP, (e) => {
-          e.shape = [32, 64];
-        }),
-      ),
+      variantWithEntry('disagree', UP, (e) => {
+        e.shape = [32, 64];
+      }),
   },
   {
     name: 'tokenizer.json missing',
@@ -253,48 +235,13 @@ const COMMANDS: Record<string, (dir: string, out: string) => string[]> = {
   inspect: (d) => ['inspect', '--model', d],
   eval: (d) => ['eval', '--model', d, '--data', data],
   generate: (d) => ['generate', '--model', d, '--prompt', 'hi', '--max-tokens', '2'],
-  train: (d, out) => [
-    'train',
-    '--model',
-    d,
-    '--data',
-    data,
-    '--out',
-    out,
-    '--iters',
-    '1',
-    '--batch-size',
-    '2',
-    '--max-seq-len',
-    '32',
-  ],
+  train: (d, out) => trainArgv({ model: d, data, out }),
   merge: (d, out) => ['merge', '--model', d, '--adapter', adapter, '--out', out],
 };
 
 beforeAll(async () => {
-  await makeTinyBase(base);
-  writeJsonl(data, sampleRecords(8));
-  const r = await runMain([
-    'train',
-    '--model',
-    base,
-    '--data',
-    data,
-    '--out',
-    adapter,
-    '--iters',
-    '1',
-    '--batch-size',
-    '2',
-    '--max-seq-len',
-    '32',
-  ]);
-  expect(r.code, r.stderr).toBe(0);
-});
-
-afterAll(() => {
-  ledger.print('bad checkpoints');
-  fs.rmSync(root, { recursive: true, force: true });
+  await makeBaseAndData(ws, 8);
+  await runMainOk(trainArgv({ model: base, data, out: adapter }));
 });
 
 describe.each(CASES)('bad checkpoint: $name', (c) => {
@@ -305,12 +252,14 @@ describe.each(CASES)('bad checkpoint: $name', (c) => {
   const commands = c.commands ?? Object.keys(COMMANDS);
   it.each(commands)('%s exits 2 naming the file, writes nothing', async (cmd) => {
     const out = path.join(root, 'outs', `${path.basename(dir)}-${cmd}`);
-    const before = listTree(root);
-    const r = await runMain((COMMANDS[cmd] as (d: string, o: string) => string[])(dir, out));
-    const named = c.names ? path.join(dir, c.names) : dir;
-    const line = expectCleanError(r, 2, c.expect);
-    expect(line).toContain(named);
-    expect(listTree(root), 'nothing written (no --out, no temp dirs)').toEqual(before);
+    const args = (COMMANDS[cmd] as (d: string, o: string) => string[])(dir, out);
+    const { r, line } = await expectRefusedWritingNothing(
+      root,
+      args,
+      [c.expect],
+      'nothing written (no --out, no temp dirs)',
+    );
+    expect(line).toContain(c.names ? path.join(dir, c.names) : dir);
     ledger.add(`${c.name} | ${cmd} | exit ${r.code} | ${line}`);
   });
 });

@@ -1,50 +1,27 @@
 // bad-usage.reliability.test.ts — bad flags and bad data through the CLI: exit 2, a line that says what and where, nothing written.
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   expectCleanError,
-  Ledger,
-  listTree,
-  makeTinyBase,
+  expectRefusedWritingNothing,
+  makeBaseAndData,
   runMain,
-  sampleRecords,
-  tempRoot,
+  runMainOk,
+  tempWorkspace,
+  trainArgv,
   writeJsonl,
 } from './harness.js';
 
-const root = tempRoot('usage');
-const base = path.join(root, 'base');
-const data = path.join(root, 'data.jsonl');
-const ledger = new Ledger();
+const ws = tempWorkspace('usage', 'bad flags and bad data');
+const { root, base, data, ledger } = ws;
 
 beforeAll(async () => {
-  await makeTinyBase(base);
-  writeJsonl(data, sampleRecords(8));
-});
-
-afterAll(() => {
-  ledger.print('bad flags and bad data');
-  fs.rmSync(root, { recursive: true, force: true });
+  await makeBaseAndData(ws, 8);
 });
 
 /** `train` with the shared model and data and a fresh --out, plus `extra` flags. */
-const train = (out: string, ...extra: string[]) => [
-  'train',
-  '--model',
-  base,
-  '--data',
-  data,
-  '--out',
-  out,
-  '--iters',
-  '1',
-  '--batch-size',
-  '2',
-  '--max-seq-len',
-  '32',
-  ...extra,
-];
+const train = (out: string, ...extra: string[]) => trainArgv({ model: base, data, out }, ...extra);
 
 interface FlagCase {
   name: string;
@@ -148,12 +125,8 @@ const FLAG_CASES: FlagCase[] = [
 
 describe('bad flags: exit 2, the flag named, a hint, nothing written', () => {
   it.each(FLAG_CASES)('$name', async (c) => {
-    const out = path.join(root, 'flag-out');
-    const before = listTree(root);
-    const r = await runMain(c.argv(out));
-    const line = expectCleanError(r, 2, c.error);
+    const { r, line } = await expectRefusedWritingNothing(root, c.argv(path.join(root, 'flag-out')), [c.error]);
     if (c.hint) expect(r.stderr).toMatch(c.hint);
-    expect(listTree(root)).toEqual(before);
     ledger.add(
       `flag: ${c.name} | exit ${r.code} | ${line} | ${r.stderr.split('\n').find((l) => l.startsWith('hint:'))}`,
     );
@@ -187,6 +160,8 @@ interface DataCase {
   /** File content: records (JSON-encoded per line) or raw bytes. */
   content: unknown[] | Buffer | null;
   error: RegExp;
+  /** --max-seq-len of the run (32 unless given). */
+  maxSeqLen?: number;
   extra?: string[];
 }
 
@@ -234,7 +209,8 @@ const DATA_CASES: DataCase[] = [
   {
     name: 'a sample longer than --max-seq-len with --strict',
     content: [{ text: 'one two three four five six seven eight nine ten eleven twelve' }],
-    extra: ['--max-seq-len', '6', '--strict'],
+    maxSeqLen: 6,
+    extra: ['--strict'],
     error: /line 1 has 1\d tokens, more than --max-seq-len 6/,
   },
   {
@@ -259,21 +235,7 @@ describe('bad data: exit 2 naming the file and line, no --out created', () => {
       fs.writeFileSync(file, c.content);
     }
     const out = path.join(root, 'data-out');
-    const args = [
-      'train',
-      '--model',
-      base,
-      '--data',
-      file,
-      '--out',
-      out,
-      '--iters',
-      '1',
-      '--batch-size',
-      '2',
-      ...(c.extra ?? ['--max-seq-len', '32']),
-    ];
-    const r = await runMain(args);
+    const r = await runMain(trainArgv({ model: base, data: file, out, maxSeqLen: c.maxSeqLen }, ...(c.extra ?? [])));
     const line = expectCleanError(r, 2, c.error);
     expect(line).toContain(file);
     expect(fs.existsSync(out)).toBe(false);
@@ -306,25 +268,9 @@ describe('bad data: exit 2 naming the file and line, no --out created', () => {
       { text: 'a b' },
     ]);
     const out = path.join(root, 'long-out');
-    const r = await runMain([
-      'train',
-      '--model',
-      base,
-      '--data',
-      file,
-      '--out',
-      out,
-      '--iters',
-      '1',
-      '--batch-size',
-      '2',
-      '--max-seq-len',
-      '6',
-    ]);
-    expect(r.code, r.stderr).toBe(0);
+    const r = await runMainOk(trainArgv({ model: base, data: file, out, maxSeqLen: 6 }));
     expect(r.stderr).toMatch(/long\.jsonl: 2 of 4 samples truncated to --max-seq-len 6/);
-    const e = await runMain(['eval', '--model', base, '--data', file, '--max-seq-len', '6', '--json']);
-    expect(e.code, e.stderr).toBe(0);
+    const e = await runMainOk(['eval', '--model', base, '--data', file, '--max-seq-len', '6', '--json']);
     expect(JSON.parse(e.stdout)).toMatchObject({ samples: 4, truncated: 2 });
     ledger.add(
       'data: samples longer than --max-seq-len | exit 0 | "2 of 4 samples truncated to --max-seq-len 6" (train), truncated: 2 (eval --json)',

@@ -4,58 +4,38 @@
 // those cases are skipped and say so) and RLIMIT_FSIZE via `ulimit -f` (EFBIG; works anywhere —
 // node ignores SIGXFSZ, so the write fails instead of killing the process).
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   expectCleanError,
-  expectCompleteCheckpoint,
-  Ledger,
-  leftovers,
-  makeTinyBase,
+  expectIntactRun,
+  fileDigests,
+  makeBaseAndData,
   metricRows,
   runCli,
   runMain,
-  sampleRecords,
-  startCli,
-  stepDirs,
-  tempRoot,
+  runMainOk,
+  startTrainUntilLogged,
+  tempWorkspace,
   tensorBytes,
-  waitFor,
-  writeJsonl,
+  trainArgv,
 } from './harness.js';
 
-const root = tempRoot('disk');
-const base = path.join(root, 'base');
-const data = path.join(root, 'data.jsonl');
-const adapter = path.join(root, 'adapter');
-const ledger = new Ledger();
-const ITERS = 12;
 const mounts: string[] = [];
+const ws = tempWorkspace(
+  'disk',
+  () => `disk full (tmpfs ${canMount ? 'mounted' : 'NOT permitted here: skipped'}; ulimit -f always)`,
+  () => {
+    for (const m of mounts.reverse()) execFileSync('umount', [m]);
+  },
+);
+const { root, base, data, ledger } = ws;
+const adapter = path.join(root, 'adapter');
+const ITERS = 12;
 
-const trainArgs = (out: string, ...extra: string[]) => [
-  'train',
-  '--model',
-  base,
-  '--data',
-  data,
-  '--out',
-  out,
-  '--iters',
-  String(ITERS),
-  '--batch-size',
-  '2',
-  '--max-seq-len',
-  '32',
-  '--lr',
-  '1e-3',
-  '--seed',
-  '5',
-  '--save-every',
-  '1',
-  ...extra,
-];
+const trainArgs = (out: string, ...extra: string[]) =>
+  trainArgv({ model: base, data, out, iters: ITERS }, '--lr', '1e-3', '--seed', '5', '--save-every', '1', ...extra);
 
 /** Mounts a tmpfs of `size` at `dir`; false when this machine does not allow it. */
 function mountTmpfs(dir: string, size: string): boolean {
@@ -76,43 +56,15 @@ const canMount = (() => {
   return true;
 })();
 
-function digest(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const f of fs.readdirSync(dir).sort())
-    out[f] = createHash('sha256')
-      .update(fs.readFileSync(path.join(dir, f)))
-      .digest('hex');
-  return out;
-}
-
 let refAdapter: Map<string, string>;
 let refMerged: Record<string, string>;
 
-/** The state a failed write must leave: every checkpoint whole, no temp entries anywhere in the run dir. */
-function expectIntactRun(out: string): number[] {
-  const ck = path.join(out, 'checkpoints');
-  const steps = stepDirs(ck);
-  for (const n of steps) expectCompleteCheckpoint(path.join(ck, `step-${n}`), n);
-  expect(leftovers(ck)).toEqual([]);
-  expect(leftovers(out)).toEqual([]);
-  return steps;
-}
-
 beforeAll(async () => {
-  await makeTinyBase(base);
-  writeJsonl(data, sampleRecords(24));
-  const r = await runMain(trainArgs(adapter));
-  expect(r.code, r.stderr).toBe(0);
+  await makeBaseAndData(ws, 24);
+  await runMainOk(trainArgs(adapter));
   refAdapter = tensorBytes(path.join(adapter, 'adapter_model.safetensors'));
-  const m = await runMain(['merge', '--model', base, '--adapter', adapter, '--out', path.join(root, 'ref-merged')]);
-  expect(m.code, m.stderr).toBe(0);
-  refMerged = digest(path.join(root, 'ref-merged'));
-});
-
-afterAll(() => {
-  ledger.print(`disk full (tmpfs ${canMount ? 'mounted' : 'NOT permitted here: skipped'}; ulimit -f always)`);
-  for (const m of mounts.reverse()) execFileSync('umount', [m]);
-  fs.rmSync(root, { recursive: true, force: true });
+  await runMainOk(['merge', '--model', base, '--adapter', adapter, '--out', path.join(root, 'ref-merged')]);
+  refMerged = fileDigests(path.join(root, 'ref-merged'));
 });
 
 describe.runIf(canMount)('a full file system (1 MiB / 24 MiB tmpfs, real ENOSPC)', () => {
@@ -129,8 +81,7 @@ describe.runIf(canMount)('a full file system (1 MiB / 24 MiB tmpfs, real ENOSPC)
     );
     expect(steps.length).toBeLessThan(ITERS);
     execFileSync('mount', ['-o', 'remount,size=16m', disk]);
-    const resumed = await runMain(trainArgs(out, '--resume', out));
-    expect(resumed.code, resumed.stderr).toBe(0);
+    await runMainOk(trainArgs(out, '--resume', out));
     expect(tensorBytes(path.join(out, 'adapter_model.safetensors'))).toEqual(refAdapter);
     expect(metricRows(path.join(out, 'metrics.jsonl')).map((m) => m.step)).toEqual(
       Array.from({ length: ITERS }, (_, i) => i + 1),
@@ -145,8 +96,7 @@ describe.runIf(canMount)('a full file system (1 MiB / 24 MiB tmpfs, real ENOSPC)
     const disk = path.join(root, 'tmpfs-merge');
     expect(mountTmpfs(disk, '24m')).toBe(true); // room for one merged checkpoint (~20 MiB), not two
     const first = path.join(disk, 'merged-1');
-    const ok = await runMain(['merge', '--model', base, '--adapter', adapter, '--out', first]);
-    expect(ok.code, ok.stderr).toBe(0);
+    await runMainOk(['merge', '--model', base, '--adapter', adapter, '--out', first]);
     const lines: string[] = [];
     for (const args of [
       ['--out', path.join(disk, 'merged-2')],
@@ -156,7 +106,7 @@ describe.runIf(canMount)('a full file system (1 MiB / 24 MiB tmpfs, real ENOSPC)
       // Either merge's own free-space check or the ENOSPC of the write itself.
       lines.push(expectCleanError(r, 1, /not enough disk space|no space left on device/));
       expect(fs.readdirSync(disk), 'no new output, no temp dir').toEqual(['merged-1']);
-      expect(digest(first)).toEqual(refMerged);
+      expect(fileDigests(first)).toEqual(refMerged);
     }
     ledger.add(
       `ENOSPC during merge (24 MiB tmpfs) | exit 1, 1 | ${lines.join(' / ')} | new output absent, no temp dirs; the existing output byte-identical`,
@@ -168,19 +118,17 @@ describe('a file-size limit (ulimit -f, EFBIG)', () => {
   it('train --resume under ulimit -f 16: exit 1 naming the limit, the checkpoint it resumed from intact, then resumes cleanly', async () => {
     const out = path.join(root, 'ulimit-run');
     // A real earlier state: a run stopped by SIGINT after two logged steps.
-    const child = startCli(trainArgs(out, '--save-every', '0'));
-    await waitFor(() => metricRows(path.join(out, 'metrics.jsonl')).length >= 2, 60_000, 10);
+    const child = await startTrainUntilLogged(trainArgs(out, '--save-every', '0'), out, 2);
     child.proc.kill('SIGINT');
     expect((await child.done).code).toBe(130);
     const before = expectIntactRun(out);
     expect(before.length).toBe(1);
-    const saved = digest(path.join(out, 'checkpoints', `step-${before[0]}`));
+    const saved = fileDigests(path.join(out, 'checkpoints', `step-${before[0]}`));
     const r = await runCli(trainArgs(out, '--resume', out), { shellPrefix: 'ulimit -f 16;' });
     const line = expectCleanError(r, 1, /file too large for the file-size limit \(ulimit -f\)/);
     expect(expectIntactRun(out)).toEqual(before);
-    expect(digest(path.join(out, 'checkpoints', `step-${before[0]}`))).toEqual(saved);
-    const resumed = await runMain(trainArgs(out, '--resume', out));
-    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(fileDigests(path.join(out, 'checkpoints', `step-${before[0]}`))).toEqual(saved);
+    await runMainOk(trainArgs(out, '--resume', out));
     expect(tensorBytes(path.join(out, 'adapter_model.safetensors'))).toEqual(refAdapter);
     ledger.add(
       `EFBIG during train (ulimit -f 16 KiB) | exit ${r.code} | ${line} | step-${before[0]} byte-identical, no temp files; --resume without the limit equals the uninterrupted run`,
@@ -197,7 +145,7 @@ describe('a file-size limit (ulimit -f, EFBIG)', () => {
     });
     const line = expectCleanError(r, 1, /file too large/);
     expect(fs.readdirSync(parent)).toEqual(['merged']);
-    expect(digest(out)).toEqual(refMerged);
+    expect(fileDigests(out)).toEqual(refMerged);
     ledger.add(
       `EFBIG during merge (ulimit -f 4 MiB) | exit ${r.code} | ${line} | existing output byte-identical, no temp dir`,
     );

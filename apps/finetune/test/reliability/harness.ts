@@ -1,4 +1,6 @@
-// harness.ts — drives the real `finetune` CLI for the reliability suite: child processes, in-process runs, checks.
+// harness.ts — drives the real `finetune` CLI for the reliability suite: workspaces, child processes, in-process runs, checks.
+//
+// The test files import everything from here; the on-disk checks live in disk-checks.ts (re-exported).
 //
 // A child process (`node --import tsx src/cli.ts …`) is used wherever the process itself matters:
 // exit codes under signals, SIGKILL, file-size limits, peak RSS. Everything else calls `main(argv)`
@@ -9,10 +11,11 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { SafetensorsFile } from '@tslora/core-tensor';
-import { expect } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import { main } from '../../src/cli.js';
-import { loadCheckpoint } from '../../src/train/checkpoint.js';
+import { listTree, metricRows } from './disk-checks.js';
+
+export * from './disk-checks.js';
 
 /** The repository root (where `pnpm finetune` runs). */
 export const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -136,6 +139,13 @@ export async function runMain(args: readonly string[]): Promise<RunResult> {
   }
 }
 
+/** Runs `finetune <args>` in this process and asserts it succeeded (exit 0; stderr shown otherwise). */
+export async function runMainOk(args: readonly string[]): Promise<RunResult> {
+  const r = await runMain(args);
+  expect(r.code, r.stderr).toBe(0);
+  return r;
+}
+
 const STACK_LINE = /^\s+at .+(:\d+:\d+\)?|\(native\))$/m;
 
 /**
@@ -158,15 +168,89 @@ export function expectCleanError(r: RunResult, code: number, ...patterns: RegExp
   return errorLine;
 }
 
-/** A fresh directory under the OS temp dir. */
-export function tempRoot(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `tslora-rel-${prefix}-`));
+/**
+ * Runs `finetune <args>` in this process and asserts a clean refusal (exit 2, every pattern on the
+ * error line; see `expectCleanError`) that left every file and directory under `root` as it was.
+ * `message` labels the tree comparison. Returns the run and its error line.
+ */
+export async function expectRefusedWritingNothing(
+  root: string,
+  args: readonly string[],
+  patterns: readonly RegExp[],
+  message?: string,
+): Promise<{ r: RunResult; line: string }> {
+  const before = listTree(root);
+  const r = await runMain(args);
+  const line = expectCleanError(r, 2, ...patterns);
+  expect(listTree(root), message).toEqual(before);
+  return { r, line };
+}
+
+/** Where a test file keeps everything it writes (see `tempWorkspace`). */
+export interface Workspace {
+  /** A fresh directory under the OS temp dir, removed after the file's tests. */
+  root: string;
+  /** `root/base`: the file's tiny checkpoint (`makeBaseAndData`). */
+  base: string;
+  /** `root/data.jsonl`: the file's training data (`makeBaseAndData`). */
+  data: string;
+  /** One line per case, printed after the file's tests. */
+  ledger: Ledger;
+}
+
+/**
+ * A test file's workspace under a fresh temp root. After all its tests this prints the ledger under
+ * `title`, runs `beforeRemove` (e.g. unmounting what was mounted inside) and removes the root.
+ */
+export function tempWorkspace(prefix: string, title: string | (() => string), beforeRemove?: () => void): Workspace {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), `tslora-rel-${prefix}-`));
+  const ws = { root, base: path.join(root, 'base'), data: path.join(root, 'data.jsonl'), ledger: new Ledger() };
+  afterAll(() => {
+    ws.ledger.print(typeof title === 'string' ? title : title());
+    beforeRemove?.();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+  return ws;
 }
 
 /** The tiny shared checkpoint of a test file: init-tiny --hidden 32 --intermediate 64 (~10 MB, bf16). */
 export async function makeTinyBase(dir: string): Promise<void> {
-  const r = await runMain(['init-tiny', '--out', dir, '--hidden', '32', '--intermediate', '64']);
-  expect(r.code, r.stderr).toBe(0);
+  await runMainOk(['init-tiny', '--out', dir, '--hidden', '32', '--intermediate', '64']);
+}
+
+/** Builds the workspace's tiny checkpoint and writes `samples` records of `sampleRecords` as its data. */
+export async function makeBaseAndData(ws: Workspace, samples: number): Promise<void> {
+  await makeTinyBase(ws.base);
+  writeJsonl(ws.data, sampleRecords(samples));
+}
+
+/** What `trainArgv` trains: 1 iteration and --max-seq-len 32 unless given. */
+export interface TrainRun {
+  model: string;
+  data: string;
+  out: string;
+  iters?: number;
+  maxSeqLen?: number;
+}
+
+/** argv of a small `train` run (batch size 2), followed by `extra` flags. */
+export function trainArgv(run: TrainRun, ...extra: string[]): string[] {
+  return [
+    'train',
+    '--model',
+    run.model,
+    '--data',
+    run.data,
+    '--out',
+    run.out,
+    '--iters',
+    String(run.iters ?? 1),
+    '--batch-size',
+    '2',
+    '--max-seq-len',
+    String(run.maxSeqLen ?? 32),
+    ...extra,
+  ];
 }
 
 /** Writes JSONL records (objects are stringified, strings written as they are). */
@@ -200,104 +284,6 @@ export function sampleRecords(n = 24): unknown[] {
   });
 }
 
-/** Every file and directory under `root` (relative paths, sorted). */
-export function listTree(root: string): string[] {
-  const out: string[] = [];
-  const walk = (rel: string) => {
-    for (const e of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
-      const p = rel ? path.join(rel, e.name) : e.name;
-      out.push(e.isDirectory() ? `${p}/` : p);
-      if (e.isDirectory()) walk(p);
-    }
-  };
-  if (fs.existsSync(root)) walk('');
-  return out.sort();
-}
-
-/** Opens a safetensors file with the library reader and reads (decodes) every tensor; returns name → values. */
-export function readAllTensors(file: string): Map<string, Float32Array> {
-  const st = SafetensorsFile.open(file);
-  try {
-    return new Map(st.tensors.map((t) => [t.name, st.readF32(t.name)] as const));
-  } finally {
-    st.close();
-  }
-}
-
-/** Raw bytes of every tensor of a safetensors file (for bit-for-bit comparisons). */
-export function tensorBytes(file: string): Map<string, string> {
-  const st = SafetensorsFile.open(file);
-  try {
-    return new Map(st.tensors.map((t) => [t.name, Buffer.from(st.readBytes(t.name)).toString('base64')] as const));
-  } finally {
-    st.close();
-  }
-}
-
-const CHECKPOINT_FILES = [
-  'adapter_config.json',
-  'adapter_model.safetensors',
-  'optimizer.safetensors',
-  'trainable.safetensors',
-  'trainer_state.json',
-];
-
-/** Step numbers of the complete-looking `step-N` directories under `root`. */
-export function stepDirs(root: string): number[] {
-  if (!fs.existsSync(root)) return [];
-  return fs
-    .readdirSync(root)
-    .map((f) => /^step-(\d+)$/.exec(f))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => Number(m[1]))
-    .sort((a, b) => a - b);
-}
-
-/** Hidden temp entries (`.step-N.tmp-*`, `.x.tmp`) directly under `dir`. */
-export function leftovers(dir: string): string[] {
-  return fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.startsWith('.')) : [];
-}
-
-/**
- * Asserts `checkpoints/step-N` is whole: the five files, trainer_state.json parses and says step N,
- * every safetensors opens and every tensor reads back finite, the trainable tensors match the
- * adapter's, and the app's own loadCheckpoint accepts it.
- */
-export function expectCompleteCheckpoint(dir: string, step: number): void {
-  expect(fs.readdirSync(dir).sort(), dir).toEqual(CHECKPOINT_FILES);
-  const state = JSON.parse(fs.readFileSync(path.join(dir, 'trainer_state.json'), 'utf8')) as { step: number };
-  expect(state.step, dir).toBe(step);
-  JSON.parse(fs.readFileSync(path.join(dir, 'adapter_config.json'), 'utf8'));
-  const weights = readAllTensors(path.join(dir, 'trainable.safetensors'));
-  const moments = readAllTensors(path.join(dir, 'optimizer.safetensors'));
-  const adapter = readAllTensors(path.join(dir, 'adapter_model.safetensors'));
-  expect(weights.size, dir).toBeGreaterThan(0);
-  expect(adapter.size, dir).toBe(weights.size);
-  // AdamW state per trainable tensor: both moments, of the tensor's size.
-  for (const [name, w] of weights)
-    for (const k of ['exp_avg', 'exp_avg_sq'])
-      expect(moments.get(`${name}.${k}`)?.length, `${dir}: ${name}.${k}`).toBe(w.length);
-  for (const m of [weights, moments, adapter])
-    for (const [name, v] of m) expect(v.every(Number.isFinite), `${dir}: ${name}`).toBe(true);
-  const loaded = loadCheckpoint(dir);
-  expect(loaded.state.step).toBe(step);
-}
-
-/** metrics.jsonl rows (a last line cut by a kill is ignored, as the app does). */
-export function metricRows(file: string): { step: number; loss: number }[] {
-  if (!fs.existsSync(file)) return [];
-  const rows: { step: number; loss: number }[] = [];
-  for (const l of fs.readFileSync(file, 'utf8').split('\n')) {
-    if (!l.trim()) continue;
-    try {
-      rows.push(JSON.parse(l));
-    } catch {
-      // a partial last line
-    }
-  }
-  return rows;
-}
-
 /** Uniform integer in [lo, hi] from a small seeded generator (mulberry32), so a failing run can be replayed. */
 export function seededDelays(seed: number): (lo: number, hi: number) => number {
   let a = seed >>> 0;
@@ -320,6 +306,44 @@ export async function waitFor(pred: () => boolean, timeout: number, every = 5): 
     if (performance.now() - t0 > timeout) throw new Error(`condition not met within ${timeout} ms`);
     await sleep(every);
   }
+}
+
+/**
+ * Starts `finetune <args>` (a `train` into `out`) and resolves once its metrics.jsonl has `steps`
+ * rows; a child that does not get there within 60 s is killed.
+ */
+export async function startTrainUntilLogged(args: readonly string[], out: string, steps: number): Promise<Child> {
+  const child = startCli(args);
+  await waitFor(() => metricRows(path.join(out, 'metrics.jsonl')).length >= steps, 60_000, 10).catch((e) => {
+    child.proc.kill('SIGKILL');
+    throw e;
+  });
+  return child;
+}
+
+/**
+ * Waits for `child` to exit, SIGKILLing it `delay` ms after the first event in `dir` on an entry
+ * whose name passes `trigger` (or `delay` ms from now when `trigger` is null). Delays counted from
+ * events mean the same on a loaded machine. A child that exits first is not killed.
+ */
+export async function killAfterEvent(
+  child: Child,
+  dir: string,
+  delay: number,
+  trigger: ((name: string) => boolean) | null,
+): Promise<RunResult> {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    timer ??= setTimeout(() => child.proc.kill('SIGKILL'), delay);
+  };
+  const watcher = fs.watch(dir, (_ev, f) => {
+    if (trigger && f && trigger(f)) arm();
+  });
+  if (!trigger) arm();
+  const r = await child.done;
+  watcher.close();
+  clearTimeout(timer);
+  return r;
 }
 
 /** Collects one line per case for the README table; printed at the end of each file. */

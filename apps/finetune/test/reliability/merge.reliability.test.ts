@@ -1,72 +1,38 @@
 // merge.reliability.test.ts — merge under SIGKILL (the output is whole or absent) and merge's bad inputs.
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { SafetensorsFile, writeSafetensors } from '@tslora/core-tensor';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   expectCleanError,
-  Ledger,
+  expectRefusedWritingNothing,
+  fileDigests,
+  killAfterEvent,
   listTree,
-  makeTinyBase,
+  makeBaseAndData,
   runMain,
-  sampleRecords,
+  runMainOk,
   seededDelays,
   startCli,
-  tempRoot,
-  writeJsonl,
+  tempWorkspace,
+  trainArgv,
 } from './harness.js';
 
-const root = tempRoot('merge');
-const base = path.join(root, 'base');
-const data = path.join(root, 'data.jsonl');
+const ws = tempWorkspace('merge', 'merge');
+const { root, base, data, ledger } = ws;
 const adapter = path.join(root, 'adapter');
 const refOut = path.join(root, 'reference-merged');
-const ledger = new Ledger();
 const KILLS = 20;
 
-/** File name → sha256 of every file in a directory (the merge is deterministic, so bytes must match). */
-function digest(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const f of fs.readdirSync(dir).sort())
-    out[f] = createHash('sha256')
-      .update(fs.readFileSync(path.join(dir, f)))
-      .digest('hex');
-  return out;
-}
 let ref: Record<string, string>;
 
 beforeAll(async () => {
-  await makeTinyBase(base);
-  writeJsonl(data, sampleRecords(8));
-  const t = await runMain([
-    'train',
-    '--model',
-    base,
-    '--data',
-    data,
-    '--out',
-    adapter,
-    '--iters',
-    '2',
-    '--batch-size',
-    '2',
-    '--max-seq-len',
-    '32',
-    '--lr',
-    '1e-2',
-  ]);
-  expect(t.code, t.stderr).toBe(0);
-  const m = await runMain(['merge', '--model', base, '--adapter', adapter, '--out', refOut]);
-  expect(m.code, m.stderr).toBe(0);
-  ref = digest(refOut);
+  await makeBaseAndData(ws, 8);
+  await runMainOk(trainArgv({ model: base, data, out: adapter, iters: 2 }, '--lr', '1e-2'));
+  await runMainOk(['merge', '--model', base, '--adapter', adapter, '--out', refOut]);
+  ref = fileDigests(refOut);
   expect(Object.keys(ref)).toContain('model.safetensors');
   SafetensorsFile.open(path.join(refOut, 'model.safetensors')).close();
-});
-
-afterAll(() => {
-  ledger.print('merge');
-  fs.rmSync(root, { recursive: true, force: true });
 });
 
 describe(`SIGKILL at ${KILLS} random moments of merge`, () => {
@@ -96,19 +62,9 @@ describe(`SIGKILL at ${KILLS} random moments of merge`, () => {
         out,
         ...(force ? ['--force'] : []),
       ]);
-      let timer: NodeJS.Timeout | undefined;
-      const arm = () => {
-        timer ??= setTimeout(() => child.proc.kill('SIGKILL'), delay);
-      };
-      const watcher = fs.watch(parent, (_ev, f) => {
-        if (mode === 'write' && f?.startsWith('.merged.')) arm();
-      });
-      if (mode === 'startup') arm();
-      const r = await child.done;
-      watcher.close();
-      clearTimeout(timer);
+      const r = await killAfterEvent(child, parent, delay, mode === 'write' ? (f) => f.startsWith('.merged.') : null);
       if (fs.existsSync(out)) {
-        expect(digest(out), `after ${mode}+${delay}ms`).toEqual(ref);
+        expect(fileDigests(out), `after ${mode}+${delay}ms`).toEqual(ref);
         if (force) stats.replaced++;
         else stats.complete++;
       } else {
@@ -133,9 +89,8 @@ describe(`SIGKILL at ${KILLS} random moments of merge`, () => {
   }, 300_000);
 
   it('a merge after the kills succeeds and equals the uninterrupted merge', async () => {
-    const r = await runMain(['merge', '--model', base, '--adapter', adapter, '--out', out, '--force']);
-    expect(r.code, r.stderr).toBe(0);
-    expect(digest(out)).toEqual(ref);
+    await runMainOk(['merge', '--model', base, '--adapter', adapter, '--out', out, '--force']);
+    expect(fileDigests(out)).toEqual(ref);
   });
 
   // Temp dirs of killed merges (`.merged.merge-PID-HEX`, up to a full model each) are removed by the
@@ -238,12 +193,9 @@ describe('merge: bad adapters and outputs — exit 2, names listed, nothing writ
   ];
   it.each(cases)('$name', async (c) => {
     const args = ['merge', '--model', base, ...c.args()];
-    const before = listTree(root);
-    const baseDigest = digest(base);
-    const r = await runMain(args);
-    const line = expectCleanError(r, 2, c.error);
-    expect(listTree(root), 'nothing written').toEqual(before);
-    expect(digest(base), 'the base checkpoint is untouched').toEqual(baseDigest);
+    const baseDigest = fileDigests(base);
+    const { r, line } = await expectRefusedWritingNothing(root, args, [c.error], 'nothing written');
+    expect(fileDigests(base), 'the base checkpoint is untouched').toEqual(baseDigest);
     ledger.add(`merge: ${c.name} | exit ${r.code} | ${line}`);
   });
 

@@ -1,38 +1,27 @@
 // paths.reliability.test.ts — path safety: outputs land exactly where asked, nothing outside --out, tensor names never become paths.
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SafetensorsFile, writeSafetensors } from '@tslora/core-tensor';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   expectCleanError,
-  Ledger,
+  expectRefusedWritingNothing,
+  fileDigests,
   listTree,
-  makeTinyBase,
+  makeBaseAndData,
+  rawTensors,
   runCli,
   runMain,
-  sampleRecords,
-  tempRoot,
-  writeJsonl,
+  runMainOk,
+  tempWorkspace,
+  trainArgv,
 } from './harness.js';
 
-const root = tempRoot('paths');
-const base = path.join(root, 'base');
-const data = path.join(root, 'data.jsonl');
+const ws = tempWorkspace('paths', 'path safety');
+const { root, base, data, ledger } = ws;
 const adapter = path.join(root, 'adapter');
-const ledger = new Ledger();
 const EVIL = 'evil-tslora-path-test';
-
-function digest(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const f of listTree(dir))
-    if (!f.endsWith('/'))
-      out[f] = createHash('sha256')
-        .update(fs.readFileSync(path.join(dir, f)))
-        .digest('hex');
-  return out;
-}
 
 /** Every path under the temp root, its parent and the OS temp dir whose name contains `EVIL`. */
 function evilFiles(): string[] {
@@ -43,56 +32,19 @@ function evilFiles(): string[] {
 }
 
 beforeAll(async () => {
-  await makeTinyBase(base);
-  writeJsonl(data, sampleRecords(8));
-  const r = await runMain([
-    'train',
-    '--model',
-    base,
-    '--data',
-    data,
-    '--out',
-    adapter,
-    '--iters',
-    '1',
-    '--batch-size',
-    '2',
-    '--max-seq-len',
-    '32',
-  ]);
-  expect(r.code, r.stderr).toBe(0);
-});
-
-afterAll(() => {
-  ledger.print('path safety');
-  fs.rmSync(root, { recursive: true, force: true });
+  await makeBaseAndData(ws, 8);
+  await runMainOk(trainArgv({ model: base, data, out: adapter }));
 });
 
 describe('outputs are created as given, and only there', () => {
   it('relative --out with missing parents, spaces and non-ASCII: train, merge (trailing slash), init-tiny', async () => {
     const cwd = path.join(root, 'cwd');
     fs.mkdirSync(cwd);
-    const baseBefore = digest(base);
+    const baseBefore = fileDigests(base);
     const runs: [string, string[]][] = [
       [
         'runs/with space/ü-run',
-        [
-          'train',
-          '--model',
-          base,
-          '--data',
-          data,
-          '--out',
-          'runs/with space/ü-run',
-          '--iters',
-          '2',
-          '--batch-size',
-          '2',
-          '--max-seq-len',
-          '32',
-          '--save-every',
-          '1',
-        ],
+        trainArgv({ model: base, data, out: 'runs/with space/ü-run', iters: 2 }, '--save-every', '1'),
       ],
       ['merged/ü', ['merge', '--model', base, '--adapter', adapter, '--out', 'merged/ü/']],
       ['tiny/模型', ['init-tiny', '--out', 'tiny/模型', '--hidden', '32', '--intermediate', '64']],
@@ -118,7 +70,7 @@ describe('outputs are created as given, and only there', () => {
       );
     }
     expect(fs.existsSync(path.join(cwd, 'runs/with space/ü-run/checkpoints/step-2/trainer_state.json'))).toBe(true);
-    expect(digest(base), 'the base checkpoint is untouched').toEqual(baseBefore);
+    expect(fileDigests(base), 'the base checkpoint is untouched').toEqual(baseBefore);
   });
 
   it('--out that is an existing file, or a non-empty directory without --force, is refused and left as it was', async () => {
@@ -147,10 +99,7 @@ describe('outputs are created as given, and only there', () => {
       ['init-tiny --out non-empty dir', ['init-tiny', '--out', full], /full-dir exists and is not empty/],
     ];
     for (const [name, args, error] of cases) {
-      const before = listTree(root);
-      const r = await runMain(args);
-      const line = expectCleanError(r, 2, error);
-      expect(listTree(root)).toEqual(before);
+      const { r, line } = await expectRefusedWritingNothing(root, args, [error]);
       expect(fs.readFileSync(file, 'utf8')).toBe('keep me');
       expect(fs.readFileSync(path.join(full, 'notes.txt'), 'utf8')).toBe('keep me too');
       ledger.add(`${name} | exit ${r.code} | ${line}`);
@@ -168,12 +117,7 @@ function checkpointDir(name: string): string {
 }
 
 /** Every tensor of the base as raw bytes, for rewriting under other names or files. */
-function baseTensors() {
-  const st = SafetensorsFile.open(path.join(base, 'model.safetensors'));
-  const t = st.tensors.map((i) => ({ name: i.name, dtype: i.dtype, shape: [...i.shape], data: st.readBytes(i.name) }));
-  st.close();
-  return t;
-}
+const baseTensors = () => rawTensors(path.join(base, 'model.safetensors'));
 
 describe('tensor names and index entries never become file paths', () => {
   it(`a base tensor named "../../${EVIL}.safetensors": eval refuses it, merge keeps it as a name inside the file`, async () => {
@@ -202,14 +146,7 @@ describe('tensor names and index entries never become file paths', () => {
     const dir = path.join(root, 'evil-adapter');
     fs.mkdirSync(dir);
     fs.copyFileSync(path.join(adapter, 'adapter_config.json'), path.join(dir, 'adapter_config.json'));
-    const st = SafetensorsFile.open(path.join(adapter, 'adapter_model.safetensors'));
-    const tensors = st.tensors.map((i) => ({
-      name: i.name,
-      dtype: i.dtype,
-      shape: [...i.shape],
-      data: st.readBytes(i.name),
-    }));
-    st.close();
+    const tensors = rawTensors(path.join(adapter, 'adapter_model.safetensors'));
     const first = tensors[0] as (typeof tensors)[number];
     first.name = first.name.replace('model.layers.0.', `model.layers.0/../../../../${EVIL}/`);
     writeSafetensors(path.join(dir, 'adapter_model.safetensors'), tensors);
@@ -219,10 +156,7 @@ describe('tensor names and index entries never become file paths', () => {
       ['eval', '--model', base, '--adapter', dir, '--data', data],
       ['generate', '--model', base, '--adapter', dir, '--prompt', 'hi', '--max-tokens', '2'],
     ]) {
-      const before = listTree(root);
-      const r = await runMain(args);
-      lines.push(expectCleanError(r, 2, /adapter_model\.safetensors/));
-      expect(listTree(root)).toEqual(before);
+      lines.push((await expectRefusedWritingNothing(root, args, [/adapter_model\.safetensors/])).line);
     }
     expect(evilFiles()).toEqual([]);
     ledger.add(
@@ -251,11 +185,9 @@ describe('tensor names and index entries never become file paths', () => {
         ['eval', '--model', dir, '--data', data],
         ['merge', '--model', dir, '--adapter', adapter, '--out', path.join(root, `evil-index-out-${i}`)],
       ]) {
-        const before = listTree(root);
-        const r = await runMain(args);
-        const line = expectCleanError(r, 2, /model\.safetensors\.index\.json/, /not a plain file name/);
+        const patterns = [/model\.safetensors\.index\.json/, /not a plain file name/];
+        const { line } = await expectRefusedWritingNothing(root, args, patterns);
         expect(line).toContain(target);
-        expect(listTree(root)).toEqual(before);
         lines.push(line);
       }
     }
