@@ -39,9 +39,13 @@ export interface RunResult {
   ms: number;
 }
 
-/** Environment for children: no debug stack traces, no colour, whatever else the parent has. */
+/**
+ * Environment for children: no debug stack traces, whatever else the parent has, and the repo's
+ * tsconfig for tsx — it looks for one in the child's cwd, and without its `paths` a child running
+ * elsewhere would load the workspace packages' built dist/ (absent or stale) instead of src/.
+ */
 function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = { ...process.env, ...extra };
+  const env = { ...process.env, TSX_TSCONFIG_PATH: path.join(REPO, 'tsconfig.json'), ...extra };
   delete env.TSLORA_DEBUG;
   return env;
 }
