@@ -254,15 +254,20 @@ function removeLeftovers(outDir: string): void {
   const parent = nodePath.dirname(outDir);
   if (!fs.existsSync(parent)) return;
   const prefix = `.${nodePath.basename(outDir)}.merge-`;
-  for (const f of fs.readdirSync(parent)) if (f.startsWith(prefix)) fs.rmSync(nodePath.join(parent, f), { recursive: true, force: true });
+  for (const f of fs.readdirSync(parent))
+    if (f.startsWith(prefix)) fs.rmSync(nodePath.join(parent, f), { recursive: true, force: true });
 }
 
 /** A full disk or a file-size limit is reported against --out, not the temp dir the user never named. */
 function describeWriteFailure(e: unknown, outDir: string): unknown {
-  const code = (e as NodeJS.ErrnoException)?.code ?? ((e as { cause?: NodeJS.ErrnoException })?.cause?.code);
+  const code = (e as NodeJS.ErrnoException)?.code ?? (e as { cause?: NodeJS.ErrnoException })?.cause?.code;
   if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG') {
     const why = code === 'EFBIG' ? 'file too large for the file-size limit (ulimit -f)' : 'no space left on device';
-    return new TsloraError(`merge into ${outDir} failed: ${why} (${code}); nothing was written`, { hint: 'free disk space (or raise the limit) and run merge again', exitCode: 1, cause: e });
+    return new TsloraError(`merge into ${outDir} failed: ${why} (${code}); nothing was written`, {
+      hint: 'free disk space (or raise the limit) and run merge again',
+      exitCode: 1,
+      cause: e,
+    });
   }
   return e;
 }

@@ -33,7 +33,14 @@ export function loadTrainData(o: TrainOptions, tok: Parameters<typeof encodeReco
 
 /** Runs one training job end to end (used by the command and by the demo). */
 /** What a training run writes into --out; a fresh --force run removes these first (and nothing else). */
-const RUN_OUTPUTS = ['checkpoints', 'metrics.jsonl', 'adapter_config.json', 'adapter_model.safetensors', 'loss.svg', 'report.html'];
+const RUN_OUTPUTS = [
+  'checkpoints',
+  'metrics.jsonl',
+  'adapter_config.json',
+  'adapter_model.safetensors',
+  'loss.svg',
+  'report.html',
+];
 
 export async function runTrain(o: TrainOptions, io: Parameters<Command['run']>[1]): Promise<TrainResult> {
   if (!o.resume) {
