@@ -1,7 +1,7 @@
 // profile-step.ts — per-phase CPU profile of one tslora LoRA training step (or prefill) at a benchmark shape.
 //
 // Run: `node --import tsx bench/profile-step.ts [shape=small] [mode=train|infer] [seq=512] [steps=3]`
-// (PROFILE_TOP=20 also lists the 20 functions with the most self time).
+// (PROFILE_TOP=20 also lists the 20 functions with the most self time; PROFILE_GEMM=1 times every GEMM by shape).
 // Builds the model exactly as model-worker.ts does, runs 2 untimed steps, then samples the main thread with
 // V8's profiler (node:inspector, 100 µs interval) over `steps` timed steps. Each sample is charged to a phase
 // by the innermost frame that belongs to a known file, so a GEMM called from attention counts as GEMM, and
@@ -10,7 +10,7 @@
 // thread is not sampled, so "GEMM" is main-thread wall time spent inside GEMM calls — what the step waits.
 import { readFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
-import { AdamW, noGrad, Random, Tensor, useBestBackend } from '@tslora/core-tensor';
+import { AdamW, type GemmArgs, noGrad, ortBackend, Random, Tensor, useBestBackend } from '@tslora/core-tensor';
 import { applyLora } from '@tslora/lora';
 import { parseQwenConfig } from '../apps/finetune/src/model/config.js';
 import { QwenForCausalLM } from '../apps/finetune/src/model/qwen.js';
@@ -87,6 +87,26 @@ function summarise(p: Profile): { ms: Map<string, number>; fnMs: Map<string, num
   return { ms, fnMs };
 }
 
+/** Wraps the ort backend's gemm to time every call, keyed by shape and flags (PROFILE_GEMM=1). */
+function timeGemms(): Map<string, { calls: number; ms: number; flops: number }> {
+  const stats = new Map<string, { calls: number; ms: number; flops: number }>();
+  const inner = ortBackend.gemm.bind(ortBackend);
+  ortBackend.gemm = (a: GemmArgs) => {
+    const t0 = performance.now();
+    const out = inner(a);
+    const ms = performance.now() - t0;
+    const flags = `${a.transA ? 'T' : 'N'}${a.transB ? 'T' : 'N'}${a.batch && a.batch > 1 ? ` b${a.batch}` : ''}${a.alpha !== undefined && a.alpha !== 1 ? ' α' : ''}${a.beta ? ' β' : ''}`;
+    const key = `${a.m}×${a.n}×${a.k} ${flags}`;
+    const st = stats.get(key) ?? { calls: 0, ms: 0, flops: 0 };
+    st.calls++;
+    st.ms += ms;
+    st.flops += 2 * (a.batch ?? 1) * a.m * a.n * a.k;
+    stats.set(key, st);
+    return out;
+  };
+  return stats;
+}
+
 /** Minor page faults of this process so far (/proc/self/stat field 10): first touches of fresh memory. */
 function minorFaults(): number {
   const stat = readFileSync('/proc/self/stat', 'utf8');
@@ -130,6 +150,7 @@ async function main(): Promise<void> {
     return loss.item();
   };
   for (let i = 0; i < 2; i++) step();
+  const gemmStats = process.env.PROFILE_GEMM ? timeGemms() : undefined;
   const s = new Session();
   s.connect();
   await post(s, 'Profiler.enable');
@@ -159,6 +180,12 @@ async function main(): Promise<void> {
   for (const [k, v] of [...ms.entries()].sort((a, b) => b[1] - a[1])) {
     if (v / total < 0.002) continue;
     console.log(`| ${k} | ${(v / steps).toFixed(1)} | ${((100 * v) / total).toFixed(1)} % |`);
+  }
+  if (gemmStats) {
+    console.log('\n| GEMM (m×n×k, flags) | calls/step | ms/step | GFLOPS |\n|---|---|---|---|');
+    const rows = [...gemmStats.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 30);
+    for (const [key, g] of rows)
+      console.log(`| ${key} | ${g.calls / steps} | ${(g.ms / steps).toFixed(1)} | ${(g.flops / g.ms / 1e6).toFixed(0)} |`);
   }
   if (process.env.PROFILE_TOP) {
     console.log('\n| function (self time) | ms/step |\n|---|---|');

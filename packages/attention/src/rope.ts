@@ -5,7 +5,7 @@
 //   y[i] = x[i]·cos[i] − x[i+D/2]·sin[i]      y[i+D/2] = x[i+D/2]·cos[i+D/2] + x[i]·sin[i+D/2]
 // The map is a rotation R, so the backward is Rᵀ: dx = dy·cos + rotate_halfᵀ(dy·sin),
 // rotate_halfᵀ(u) = cat(u[D/2:], −u[:D/2]).
-import { record, ShapeError, shapeStr, Tensor } from '@tslora/core-tensor';
+import { gradBuffer, record, ShapeError, shapeStr, Tensor } from '@tslora/core-tensor';
 
 /** Options of {@link rotaryEmbedding}. */
 export interface RotaryOptions {
@@ -130,7 +130,7 @@ export function applyRotary(x: Tensor, cos: Tensor, sin: Tensor, opts: ApplyRota
   rotate(X, Y, C, S, pos, B, H, T, D, 1);
   const out = new Tensor(Y, x.shape);
   return record('applyRotary', [x], out, (dy) => {
-    const dx = new Float32Array(dy.length);
+    const dx = gradBuffer(dy.length);
     rotate(dy, dx, C, S, pos, B, H, T, D, -1);
     return [dx];
   });

@@ -13,7 +13,7 @@
 // FLOPs at T=512), and dK/dV sum over the group's query heads through the GEMM's inner dimension.
 // Saved for backward: q, k, v, o and lse (B,H,T) f64 — never a (T,S) probability matrix per head
 // (FlashAttention-2's recompute, at the granularity of one block of one kv group).
-import { getBackend, record, Tensor } from '@tslora/core-tensor';
+import { getBackend, gradBuffer, record, Tensor } from '@tslora/core-tensor';
 import { blockAt, makePlan, type Plan, type SdpaOptions } from './sdpa-plan.js';
 import { scratch64, workspace } from './sdpa-workspace.js';
 import { probsFromLse, type RowBlock, softmaxBackwardRows, softmaxRows } from './softmax-rows.js';
@@ -102,9 +102,9 @@ function sdpaBackward(
   const { B, H, Hkv, T, D, rep } = p;
   const R = rep * T;
   const be = getBackend();
-  const dq = needs[0] ? new Float32Array(Q.length) : null;
-  const dk = needs[1] ? new Float32Array(K.length) : null; // accumulated block by block (beta = 1)
-  const dv = needs[2] ? new Float32Array(V.length) : null;
+  const dq = needs[0] ? gradBuffer(Q.length) : null; // every row is scattered from the workspace
+  const dk = needs[1] ? gradBuffer(K.length, true) : null; // accumulated block by block (beta = 1)
+  const dv = needs[2] ? gradBuffer(V.length, true) : null;
   const ws = workspace(p);
   const delta = scratch64('delta', R);
   for (let b = 0; b < B; b++) {

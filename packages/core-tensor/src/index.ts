@@ -6,6 +6,7 @@ export * from './backend/index.js';
 // ---- dtypes and checkpoint I/O ----
 export * from './dtype.js';
 export * from './errors.js';
+export { clearGradPool, gradBuffer, gradPoolFloats, isGradBuffer, releaseGradBuffer } from './grad-pool.js';
 export * from './io/safetensors.js';
 export * from './io/sharded.js';
 // ---- nn modules ----

@@ -2,6 +2,7 @@
 import {
   dropout,
   getBackend,
+  gradBuffer,
   Linear,
   Module,
   numel,
@@ -69,12 +70,12 @@ function loraLinearBackward(
   const dB = nB ? be.gemm({ a: dy, b: hs, m: out, n: r, k: n, transA: true }) : null;
   // dA: (r,in) = dhᵀ·xd
   const dA = nA && dh ? be.gemm({ a: dh, b: o.XD, m: r, n: inF, k: n, transA: true }) : null;
-  // dx: (N,in) = dy·W (+ dh·A when xd is x)
-  const dx = nx ? be.gemm({ a: dy, b: o.W, m: n, n: inF, k: out }) : null;
+  // dx: (N,in) = dy·W (+ dh·A when xd is x); outputs from the gradient pool (recycled by backward())
+  const dx = nx ? be.gemm({ a: dy, b: o.W, m: n, n: inF, k: out, out: gradBuffer(n * inF) }) : null;
   let dxd: Float32Array | null = null;
   if (nxd && dh) {
     if (o.XD === o.X && dx) be.gemm({ a: dh, b: o.A, m: n, n: inF, k: r, beta: 1, out: dx });
-    else dxd = be.gemm({ a: dh, b: o.A, m: n, n: inF, k: r });
+    else dxd = be.gemm({ a: dh, b: o.A, m: n, n: inF, k: r, out: gradBuffer(n * inF) });
   }
   // frozen base: skipped (needs false) — the point of LoRA's cheaper backward
   const dW = nW ? be.gemm({ a: dy, b: o.X, m: out, n: inF, k: n, transA: true }) : null;

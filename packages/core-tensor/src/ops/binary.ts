@@ -1,6 +1,7 @@
 // ops/binary.ts — add, sub, mul, div with NumPy broadcasting, and their backward rules.
 import { record } from '../autograd.js';
 import { ShapeError } from '../errors.js';
+import { gradBuffer } from '../grad-pool.js';
 import { broadcastShapes, numel, type Shape, shapeEq } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { broadcastIndex, sumToShape } from './broadcast.js';
@@ -25,9 +26,9 @@ function forward(
   b: Float32Array,
   bShape: Shape,
   outShape: Shape,
+  out: Float32Array = new Float32Array(numel(outShape)),
 ): Float32Array {
-  const n = numel(outShape);
-  const out = new Float32Array(n);
+  const n = out.length;
   const ia = broadcastIndex(aShape, outShape);
   const ib = b.length === 1 ? null : broadcastIndex(bShape, outShape);
   if (!ia && b.length === 1) {
@@ -82,11 +83,15 @@ function binary(kind: Kind, aIn: Tensor | number, bIn: Tensor | number): Tensor 
       }
     } else if (kind === 'mul') {
       // d(a·b)/da = b, d(a·b)/db = a
-      if (needs[0]) da = sumToShape(forward('mul', dy, outShape, B, b.shape, outShape), outShape, a.shape);
-      if (needs[1]) db = sumToShape(forward('mul', dy, outShape, A, a.shape, outShape), outShape, b.shape);
+      const n = dy.length;
+      if (needs[0])
+        da = sumToShape(forward('mul', dy, outShape, B, b.shape, outShape, gradBuffer(n)), outShape, a.shape);
+      if (needs[1])
+        db = sumToShape(forward('mul', dy, outShape, A, a.shape, outShape, gradBuffer(n)), outShape, b.shape);
     } else {
       // d(a/b)/da = 1/b, d(a/b)/db = -a/b²
-      if (needs[0]) da = sumToShape(forward('div', dy, outShape, B, b.shape, outShape), outShape, a.shape);
+      if (needs[0])
+        da = sumToShape(forward('div', dy, outShape, B, b.shape, outShape, gradBuffer(dy.length)), outShape, a.shape);
       if (needs[1]) {
         const ae = expandTo(A, a.shape, outShape);
         const be = expandTo(B, b.shape, outShape);

@@ -15,6 +15,7 @@ import { isGradEnabled, record } from '../autograd.js';
 import { type Backend, getBackend, type LinearSoftmaxArgs } from '../backend/backend.js';
 import { linearSoftmaxVia } from '../backend/ts/linear-softmax.js';
 import { ShapeError } from '../errors.js';
+import { gradBuffer } from '../grad-pool.js';
 import { shapeStr } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
@@ -124,7 +125,7 @@ export function linearCrossEntropy(
     const g = dy[0] as number;
     let dh: Float32Array | null = null;
     if (needs[0] && dhc) {
-      dh = new Float32Array(N * C);
+      dh = gradBuffer(N * C, rows.length !== N); // ignored rows stay zero
       rows.forEach((r, i) => {
         for (let c = 0; c < C; c++) (dh as Float32Array)[r * C + c] = (dhc[i * C + c] as number) * g;
       });

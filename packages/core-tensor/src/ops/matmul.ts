@@ -2,6 +2,7 @@
 import { record } from '../autograd.js';
 import { getBackend } from '../backend/backend.js';
 import { ShapeError } from '../errors.js';
+import { gradBuffer } from '../grad-pool.js';
 import { numel, shapeEq, shapeStr } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
@@ -51,12 +52,13 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     let dB: Float32Array | null = null;
     if (needs[0]) {
       // dopA = dC·opB(B)ᵀ; with transA, dA = opB(B)·dCᵀ
-      if (fold) dA = be.gemm({ a: dC, b: B, m: batch * m, n: k, k: n, transB: !transB });
-      else if (!transA) dA = be.gemm({ a: dC, b: B, m, n: k, k: n, transB: !transB, batch, broadcastB: shared });
-      else if (!shared) dA = be.gemm({ a: B, b: dC, m: k, n: m, k: n, transA: transB, transB: true, batch });
+      const out = gradBuffer(a.size);
+      if (fold) dA = be.gemm({ a: dC, b: B, m: batch * m, n: k, k: n, transB: !transB, out });
+      else if (!transA) dA = be.gemm({ a: dC, b: B, m, n: k, k: n, transB: !transB, batch, broadcastB: shared, out });
+      else if (!shared) dA = be.gemm({ a: B, b: dC, m: k, n: m, k: n, transA: transB, transB: true, batch, out });
       else {
         // B shared but on the left of this product: one GEMM per batch entry.
-        dA = new Float32Array(a.size);
+        dA = out;
         for (let i = 0; i < batch; i++) {
           const dCi = dC.subarray(i * m * n, (i + 1) * m * n);
           be.gemm({
@@ -74,12 +76,13 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     }
     if (needs[1]) {
       // dopB = opA(A)ᵀ·dC; with transB, dB = dCᵀ·opA(A). A shared B sums over the batch.
+      const out = gradBuffer(b.size, shared && !fold); // the shared-B loop accumulates (beta 1)
       if (fold) {
         dB = transB
-          ? be.gemm({ a: dC, b: A, m: n, n: k, k: batch * m, transA: true })
-          : be.gemm({ a: A, b: dC, m: k, n, k: batch * m, transA: true });
+          ? be.gemm({ a: dC, b: A, m: n, n: k, k: batch * m, transA: true, out })
+          : be.gemm({ a: A, b: dC, m: k, n, k: batch * m, transA: true, out });
       } else if (shared) {
-        dB = new Float32Array(b.size);
+        dB = out;
         for (let i = 0; i < batch; i++) {
           const Ai = A.subarray(i * m * k, (i + 1) * m * k);
           const dCi = dC.subarray(i * m * n, (i + 1) * m * n);
@@ -88,8 +91,8 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
         }
       } else {
         dB = transB
-          ? be.gemm({ a: dC, b: A, m: n, n: k, k: m, transA: true, transB: transA, batch })
-          : be.gemm({ a: A, b: dC, m: k, n, k: m, transA: !transA, batch });
+          ? be.gemm({ a: dC, b: A, m: n, n: k, k: m, transA: true, transB: transA, batch, out })
+          : be.gemm({ a: A, b: dC, m: k, n, k: m, transA: !transA, batch, out });
       }
     }
     return [dA, dB];

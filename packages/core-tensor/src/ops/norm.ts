@@ -1,6 +1,7 @@
 // ops/norm.ts — fused RMSNorm: y = w ⊙ x · rsqrt(mean(x²) + eps), computed in f32 per row.
 import { record } from '../autograd.js';
 import { ShapeError } from '../errors.js';
+import { gradBuffer } from '../grad-pool.js';
 import { shapeStr } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
@@ -30,7 +31,7 @@ export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-6): Tensor {
   }
   const out = new Tensor(Y, x.shape);
   return record('rmsNorm', [x, weight], out, (dy, needs) => {
-    const dx = needs[0] ? new Float32Array(X.length) : null;
+    const dx = needs[0] ? gradBuffer(X.length) : null;
     const dw = needs[1] ? new Float32Array(C) : null;
     for (let r = 0; r < rows; r++) {
       const o = r * C;

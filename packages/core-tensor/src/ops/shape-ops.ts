@@ -1,6 +1,7 @@
 // ops/shape-ops.ts — reshape, permute/transpose, slice, concat, expand: data movement and its adjoint.
 import { record } from '../autograd.js';
 import { ShapeError } from '../errors.js';
+import { gradBuffer } from '../grad-pool.js';
 import { normAxis, numel, type Shape, shapeStr, stridesOf } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { broadcastIndex, sumToShape } from './broadcast.js';
@@ -68,7 +69,7 @@ export function permute(x: Tensor, axes: readonly number[]): Tensor {
   ax.forEach((a, i) => {
     inverse[a] = i;
   });
-  return record('permute', [x], out, (dy) => [permuteData(dy, outShape, inverse, new Float32Array(dy.length))]);
+  return record('permute', [x], out, (dy) => [permuteData(dy, outShape, inverse, gradBuffer(dy.length))]);
 }
 
 /** Swaps two dimensions. */
@@ -99,7 +100,7 @@ export function slice(x: Tensor, axis: number, start: number, end: number): Tens
     Y.set(X.subarray((o * dim + start) * inner, (o * dim + end) * inner), o * len * inner);
   const out = new Tensor(Y, outShape);
   return record('slice', [x], out, (dy) => {
-    const dx = new Float32Array(x.size);
+    const dx = gradBuffer(x.size, true);
     for (let o = 0; o < outer; o++)
       dx.set(dy.subarray(o * len * inner, (o + 1) * len * inner), (o * dim + start) * inner);
     return [dx];
@@ -139,7 +140,7 @@ export function concat(xs: readonly Tensor[], axis: number): Tensor {
       const s = start;
       start += d;
       if (!needs[k]) return null;
-      const g = new Float32Array(t.size);
+      const g = gradBuffer(t.size);
       for (let o = 0; o < outer; o++)
         g.set(dy.subarray((o * total + s) * inner, (o * total + s + d) * inner), o * d * inner);
       return g;

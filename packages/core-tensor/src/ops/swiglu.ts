@@ -7,6 +7,7 @@
 //   y = g·σ(g)·u      du = dy·g·σ(g)      dg = dy·u·σ(g)·(1 + g·(1 − σ(g)))
 import { record } from '../autograd.js';
 import { ShapeError } from '../errors.js';
+import { gradBuffer } from '../grad-pool.js';
 import { shapeEq, shapeStr } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { wasmF32 } from '../wasm/assembler.js';
@@ -52,8 +53,8 @@ export function swigluBackward(
   dY: Float32Array,
 ): { dG: Float32Array; dU: Float32Array } {
   const n = G.length;
-  const dG = new Float32Array(n);
-  const dU = new Float32Array(n);
+  const dG = gradBuffer(n);
+  const dU = gradBuffer(n);
   const k = swigluKernels();
   if (!k) {
     for (let i = 0; i < n; i++) {

@@ -5,6 +5,7 @@
 // user data (the loss, the norms) guard their inputs instead (eps inside rsqrt, max-subtracted exp).
 import { record } from '../autograd.js';
 import { ShapeError } from '../errors.js';
+import { gradBuffer } from '../grad-pool.js';
 import { Tensor } from '../tensor.js';
 
 /** Applies f elementwise; `df(x, y)` is the local derivative given input x and output y. */
@@ -15,7 +16,7 @@ export function unaryOp(op: string, x: Tensor, f: (x: number) => number, df: (x:
   for (let i = 0; i < X.length; i++) Y[i] = f(X[i] as number);
   const out = new Tensor(Y, x.shape);
   return record(op, [x], out, (dy) => {
-    const dx = new Float32Array(dy.length);
+    const dx = gradBuffer(dy.length);
     for (let i = 0; i < dx.length; i++) dx[i] = (dy[i] as number) * df(X[i] as number, Y[i] as number);
     return [dx];
   });
