@@ -3,7 +3,9 @@
 // Run: `npx tsx bench/gemm.bench.ts` (or `pnpm bench gemm`). Times are per backend.gemm() call with a
 // preallocated `out`, so they include everything the autograd pays: argument checks, wrapping the
 // Float32Arrays for onnxruntime (zero-copy) and the in-place write of C. Median of several runs
-// after warm-up; "spread" is max/min − 1 over those runs — a large one means the 2 cores were shared.
+// after warm-up. "cores" is the median of process CPU time / wall time per call: ~2.0 means the run had
+// both cores to itself; clearly below 2 means another process took a core and the row is not clean
+// (other engineers share these 2 cores; rerun then). torch reports the same for its process.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
@@ -65,18 +67,25 @@ function flops(args: Case['args']): number {
   return 2 * (args.batch ?? 1) * args.m * args.n * args.k;
 }
 
-/** Median and spread of `reps` timed calls after `warm` untimed ones, in seconds. */
-function time(fn: () => void, warm: number, reps: number): { median: number; spread: number } {
+function median(xs: number[]): number {
+  return xs.slice().sort((x, y) => x - y)[xs.length >> 1] as number;
+}
+
+/** Median seconds of `reps` timed calls after `warm` untimed ones, and median cores busy during a call. */
+function time(fn: () => void, warm: number, reps: number): { median: number; cores: number } {
   for (let i = 0; i < warm; i++) fn();
   const ts: number[] = [];
+  const cores: number[] = [];
   for (let i = 0; i < reps; i++) {
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     fn();
-    ts.push((performance.now() - t0) / 1000);
+    const wallMs = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    ts.push(wallMs / 1000);
+    cores.push((cpu.user + cpu.system) / 1000 / wallMs);
   }
-  ts.sort((x, y) => x - y);
-  const first = ts[0] as number;
-  return { median: ts[ts.length >> 1] as number, spread: (ts[ts.length - 1] as number) / first - 1 };
+  return { median: median(ts), cores: median(cores) };
 }
 
 /** Enough repetitions for ~2 s per measurement at the expected speed, at least 5. */
@@ -88,11 +97,11 @@ function gf(f: number, seconds: number): string {
   return (f / seconds / 1e9).toFixed(1);
 }
 
-function measure(backend: Backend, c: Case, expected: number): { gflops: string; spread: string } {
+function measure(backend: Backend, c: Case, expected: number): { gflops: string; cores: string } {
   const ops = operands(c.args);
   const f = flops(c.args);
   const t = time(() => backend.gemm(ops), 2, repsFor(f, expected));
-  return { gflops: gf(f, t.median), spread: `${(t.spread * 100).toFixed(0)}%` };
+  return { gflops: gf(f, t.median), cores: t.cores.toFixed(2) };
 }
 
 const TORCH_ENV_PY = '/usr/bin/python3';
@@ -100,7 +109,7 @@ const TORCH_ENV_PY = '/usr/bin/python3';
 /** torch GFLOPS per case, run with OpenBLAS's AVX-512 kernel forced (shared/reference/README.md). */
 function torchColumn(cases: Case[]): { values: string[]; note: string } {
   if (!existsSync(TORCH_ENV_PY) || spawnSync(TORCH_ENV_PY, ['-c', 'import torch'], { stdio: 'ignore' }).status !== 0) {
-    return { values: cases.map(() => '—'), note: 'torch column skipped: /usr/bin/python3 cannot import torch' };
+    return { values: cases.map(() => '— | —'), note: 'torch column skipped: /usr/bin/python3 cannot import torch' };
   }
   const input = cases.map((c) => ({
     m: c.args.m,
@@ -121,8 +130,11 @@ function torchColumn(cases: Case[]): { values: string[]; note: string } {
   const script = fileURLToPath(new URL('gemm-torch.py', import.meta.url));
   const res = spawnSync(TORCH_ENV_PY, [script], { input: JSON.stringify(input), env, encoding: 'utf8' });
   if (res.status !== 0) throw new Error(`gemm-torch.py failed (exit ${res.status}): ${res.stderr}`);
-  const out = JSON.parse(res.stdout) as { median_s: number }[];
-  const values = cases.map((c, i) => gf(flops(c.args), (out[i] as { median_s: number }).median_s));
+  const out = JSON.parse(res.stdout) as { median_s: number; cores: number }[];
+  const values = cases.map((c, i) => {
+    const r = out[i] as { median_s: number; cores: number };
+    return `${gf(flops(c.args), r.median_s)} | ${r.cores.toFixed(2)}`;
+  });
   return { values, note: 'torch 1.13 (Debian), OpenBLAS 0.3.21 openmp with OPENBLAS_CORETYPE=SkylakeX, 2 threads' };
 }
 
@@ -131,11 +143,11 @@ function mainTable(): void {
   for (const c of CASES) {
     const ts = c.ts ? measure(tsBackend, c, 3) : undefined;
     const ort = measure(ortBackend, c, 180);
-    rows.push([c.label, `${c.args.m}·${c.args.n}·${c.args.k}`, ts?.gflops ?? '—', ort.gflops, ort.spread]);
+    rows.push([c.label, `${c.args.m}·${c.args.n}·${c.args.k}`, ts?.gflops ?? '—', ort.gflops, ort.cores]);
   }
   const torch = torchColumn(CASES);
-  console.log('\n| GEMM | m·n·k | ts GFLOPS | ort GFLOPS | ort spread | torch GFLOPS |');
-  console.log('|---|---|---|---|---|---|');
+  console.log('\n| GEMM | m·n·k | ts GFLOPS | ort GFLOPS | ort cores | torch GFLOPS | torch cores |');
+  console.log('|---|---|---|---|---|---|---|');
   rows.forEach((r, i) => {
     console.log(`| ${r.join(' | ')} | ${torch.values[i]} |`);
   });
@@ -161,10 +173,10 @@ function dataMovementTable(): void {
     2,
     reps,
   );
-  console.log(`\n| (${T}x${C})@(${C}x${F}) on ort | ms | GFLOPS |`);
-  console.log('|---|---|---|');
-  const row = (name: string, t: { median: number }) =>
-    console.log(`| ${name} | ${(t.median * 1000).toFixed(2)} | ${gf(f, t.median)} |`);
+  console.log(`\n| (${T}x${C})@(${C}x${F}) on ort | ms | GFLOPS | cores |`);
+  console.log('|---|---|---|---|');
+  const row = (name: string, t: { median: number; cores: number }) =>
+    console.log(`| ${name} | ${(t.median * 1000).toFixed(2)} | ${gf(f, t.median)} | ${t.cores.toFixed(2)} |`);
   row('out given (ORT writes C in place; inputs wrapped, not copied)', given);
   row('out allocated per call (new Float32Array)', fresh);
   row('beta=1: C fed to Gemm, accumulated in place', inPlace);
