@@ -126,7 +126,7 @@ export function applyRotary(x: Tensor, cos: Tensor, sin: Tensor, opts: ApplyRota
   const C = cos.f32;
   const S = sin.f32;
   const X = x.f32;
-  const Y = new Float32Array(X.length);
+  const Y = gradBuffer(X.length); // pooled: every element is written
   rotate(X, Y, C, S, pos, B, H, T, D, 1);
   const out = new Tensor(Y, x.shape);
   return record('applyRotary', [x], out, (dy) => {

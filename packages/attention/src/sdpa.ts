@@ -43,7 +43,7 @@ function sdpaForward(
   const { B, H, Hkv, T, D, rep } = p;
   const R = rep * T;
   const be = getBackend();
-  const O = new Float32Array(B * H * T * D);
+  const O = gradBuffer(B * H * T * D); // pooled: every row is scattered from the workspace
   const lse = new Float64Array(B * H * T);
   const ws = workspace(p);
   const rowScale = scratch64('rowScale', R);

@@ -175,5 +175,7 @@ export function backward(root: Tensor, grad?: Float32Array): void {
     });
     for (const g of live) refs.drop(g);
     refs.drop(p.buf); // this node's gradient has been consumed
+    // every consumer's rule ran before this one: a scratch activation is dead now (see doneWith)
+    if (t.scratch && t.data instanceof Float32Array) releaseGradBuffer(t.data);
   }
 }

@@ -1,7 +1,7 @@
 // grad-pool.test.ts — backward() recycles dead gradients, and never one that is still referenced (shared dy, leaf .grad).
 import { afterEach, describe, expect, it } from 'vitest';
-import { backward } from './autograd.js';
-import { clearGradPool, gradBuffer, gradPoolFloats, isGradBuffer, releaseGradBuffer } from './grad-pool.js';
+import { backward, noGrad } from './autograd.js';
+import { clearGradPool, doneWith, gradBuffer, gradPoolFloats, isGradBuffer, releaseGradBuffer } from './grad-pool.js';
 import { add, mul } from './ops/binary.js';
 import { permute, reshape } from './ops/shape-ops.js';
 import { Random } from './random.js';
@@ -29,6 +29,50 @@ describe('gradient pool', () => {
     expect(Array.from(b).every((v) => v === 0)).toBe(true);
     expect(isGradBuffer(gradBuffer(64))).toBe(true);
     expect(gradPoolFloats()).toBe(0);
+  });
+
+  it('a buffer released twice (two tensors sharing it) is handed out once', () => {
+    const a = gradBuffer(32);
+    releaseGradBuffer(a);
+    releaseGradBuffer(a);
+    expect(gradPoolFloats()).toBe(32);
+    expect(gradBuffer(32)).toBe(a);
+    expect(gradBuffer(32)).not.toBe(a);
+  });
+
+  it('doneWith: off the tape the buffer is reused at once; on the tape only after backward has passed it', () => {
+    const x = leaf([4, 6]);
+    const y = mul(x, x); // pooled output, on the tape
+    doneWith(y);
+    expect(y.scratch).toBe(true);
+    expect(gradBuffer(24)).not.toBe(y.data); // still needed: y's rule has not run
+    const z = mul(y, 2);
+    backward(z.sum());
+    expectClose(
+      x.grad!.f32,
+      Array.from(x.f32, (v) => 4 * v),
+      { atol: 1e-6 },
+    );
+    const reused = [gradBuffer(24), gradBuffer(24), gradBuffer(24)];
+    expect(reused).toContain(y.data); // recycled after backward passed y
+    const free = noGrad(() => mul(x, 3));
+    noGrad(() => doneWith(free));
+    expect(gradBuffer(24)).toBe(free.data);
+  });
+
+  it('doneWith while recording leaves an off-tape tensor alone: a later op on the tape may have saved it', () => {
+    const frozen = Tensor.randn([4, 6], rng);
+    const n = mul(frozen, 2); // no input requires grad: no node, but pooled
+    const w = leaf([4, 6]);
+    const y = mul(n, w); // saves n for dw
+    doneWith(n);
+    for (let i = 0; i < 4; i++) gradBuffer(24).fill(Number.NaN); // would clobber n if it had been released
+    backward(y.sum());
+    expectClose(
+      w.grad!.f32,
+      Array.from(frozen.f32, (v) => 2 * v),
+      { atol: 1e-6 },
+    );
   });
 
   it('a dy shared by two inputs (x·y + x·y through permutes) is recycled only after both have used it', () => {

@@ -6,7 +6,14 @@ export * from './backend/index.js';
 // ---- dtypes and checkpoint I/O ----
 export * from './dtype.js';
 export * from './errors.js';
-export { clearGradPool, gradBuffer, gradPoolFloats, isGradBuffer, releaseGradBuffer } from './grad-pool.js';
+export {
+  clearGradPool,
+  doneWith,
+  gradBuffer,
+  gradPoolFloats,
+  isGradBuffer,
+  releaseGradBuffer,
+} from './grad-pool.js';
 export * from './io/safetensors.js';
 export * from './io/sharded.js';
 // ---- nn modules ----

@@ -22,6 +22,11 @@ export class Tensor {
   grad: Tensor | null = null;
   /** The op that produced this tensor, while the tape is alive. */
   node: GradNode | null = null;
+  /**
+   * Set by doneWith(): nothing outside the tape reads this tensor any more, so backward() may recycle
+   * its buffer once it has passed this tensor (every consumer's rule has run by then).
+   */
+  scratch = false;
 
   constructor(data: TensorArray, shape: Shape, opts: { requiresGrad?: boolean } = {}) {
     if (data.length !== numel(shape)) {

@@ -39,8 +39,8 @@ function scaleInPlace(x: Float32Array, s: number): Float32Array {
 function loraLinearForward(o: LoraOperands): { y: Float32Array; hs: Float32Array } {
   const be = getBackend();
   const { n, inF, out, r } = o;
-  // y: (N,out) = x·Wᵀ (+ b)
-  const y = be.gemm({ a: o.X, b: o.W, m: n, n: out, k: inF, transB: true });
+  // y: (N,out) = x·Wᵀ (+ b), into a pooled buffer (the model recycles it with doneWith)
+  const y = be.gemm({ a: o.X, b: o.W, m: n, n: out, k: inF, transB: true, out: gradBuffer(n * out) });
   if (o.bias) {
     const bd = o.bias;
     for (let i = 0; i < n; i++) for (let j = 0; j < out; j++) y[i * out + j] = y[i * out + j]! + bd[j]!;

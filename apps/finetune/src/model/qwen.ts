@@ -3,8 +3,13 @@
 // Pre-norm block:  h = x + o_proj(attn(input_layernorm(x)))
 //                  out = h + down_proj(silu(gate_proj(n)) ⊙ up_proj(n)),  n = post_attention_layernorm(h)
 // then model.norm and lm_head (the same tensor as embed_tokens.weight when tie_word_embeddings).
+//
+// Memory: every intermediate a forward creates and never hands out is passed to doneWith() after its
+// last use, so its buffer is reused — at once under noGrad, after backward has passed it otherwise —
+// instead of a fresh allocation per op per step. Never pass a tensor that is returned or cached.
 import { applyRotary, type KVCache, rotaryEmbedding, scaledDotProductAttention } from '@tslora/attention';
 import {
+  doneWith,
   Embedding,
   Linear,
   linearCrossEntropy,
@@ -66,25 +71,38 @@ export class Qwen2Attention extends Module {
     const [B, T] = x.shape as [number, number, number];
     const { numAttentionHeads: H, numKeyValueHeads: Hkv, headDim: D } = this._c;
     // q: (B,T,H·D) → (B,T,H,D); Qwen3 normalises each head over D before RoPE
-    let q = this.q_proj.forward(x).reshape([B, T, H, D]);
-    let k = this.k_proj.forward(x).reshape([B, T, Hkv, D]);
-    const v = this.v_proj.forward(x).reshape([B, T, Hkv, D]).permute([0, 2, 1, 3]); // (B,Hkv,T,D)
+    const q0 = this.q_proj.forward(x);
+    const k0 = this.k_proj.forward(x);
+    const v0 = this.v_proj.forward(x);
+    let q = q0.reshape([B, T, H, D]);
+    let k = k0.reshape([B, T, Hkv, D]);
+    const v = v0.reshape([B, T, Hkv, D]).permute([0, 2, 1, 3]); // (B,Hkv,T,D)
     if (this.q_norm && this.k_norm) {
       q = this.q_norm.forward(q);
       k = this.k_norm.forward(k);
     }
+    const qp = q.permute([0, 2, 1, 3]); // (B,H,T,D)
+    const kp = k.permute([0, 2, 1, 3]); // (B,Hkv,T,D)
+    doneWith(q0, k0, v0);
+    if (this.q_norm && this.k_norm) doneWith(q, k); // the normalised copies (without norms q, k are views of q0, k0)
     const posOpts = { offset: ctx.offset };
-    let qh = applyRotary(q.permute([0, 2, 1, 3]), ctx.rope.cos, ctx.rope.sin, posOpts); // (B,H,T,D)
-    let kh = applyRotary(k.permute([0, 2, 1, 3]), ctx.rope.cos, ctx.rope.sin, posOpts); // (B,Hkv,T,D)
+    const qr = applyRotary(qp, ctx.rope.cos, ctx.rope.sin, posOpts); // (B,H,T,D)
+    const kr = applyRotary(kp, ctx.rope.cos, ctx.rope.sin, posOpts); // (B,Hkv,T,D)
+    doneWith(qp, kp);
+    let kh = kr;
     let vh = v;
-    if (ctx.cache) ({ k: kh, v: vh } = ctx.cache.append(this._layer, kh, vh)); // (B,Hkv,S,D)
-    qh = scaledDotProductAttention(qh, kh, vh, {
+    if (ctx.cache) ({ k: kh, v: vh } = ctx.cache.append(this._layer, kr, v)); // (B,Hkv,S,D), copies
+    const o = scaledDotProductAttention(qr, kh, vh, {
       attentionMask: ctx.attentionMask,
       causal: true,
       queryOffset: ctx.offset,
     });
-    const o = qh.permute([0, 2, 1, 3]).reshape([B, T, H * D]); // (B,T,H·D)
-    return this.o_proj.forward(o);
+    doneWith(qr, kr, v);
+    const ot = o.permute([0, 2, 1, 3]); // (B,T,H,D)
+    doneWith(o);
+    const out = this.o_proj.forward(ot.reshape([B, T, H * D])); // (B,T,C)
+    doneWith(ot);
+    return out;
   }
 }
 
@@ -100,7 +118,13 @@ export class Qwen2MLP extends Module {
   }
   forward(x: Tensor): Tensor {
     // act_fn(gate_proj(x)) * up_proj(x) as one fused op (SiLU and the product in one pass, SIMD exp)
-    return this.down_proj.forward(swiglu(this.gate_proj.forward(x), this.up_proj.forward(x)));
+    const gate = this.gate_proj.forward(x);
+    const up = this.up_proj.forward(x);
+    const act = swiglu(gate, up);
+    doneWith(gate, up);
+    const out = this.down_proj.forward(act);
+    doneWith(act);
+    return out;
   }
 }
 
@@ -117,8 +141,15 @@ export class Qwen2DecoderLayer extends Module {
     this.mlp = new Qwen2MLP(c, rng);
   }
   forward(x: Tensor, ctx: StepContext): Tensor {
-    const h = x.add(this.self_attn.forward(this.input_layernorm.forward(x), ctx));
-    return h.add(this.mlp.forward(this.post_attention_layernorm.forward(h)));
+    const n1 = this.input_layernorm.forward(x);
+    const a = this.self_attn.forward(n1, ctx);
+    const h = x.add(a);
+    doneWith(n1, a);
+    const n2 = this.post_attention_layernorm.forward(h);
+    const m = this.mlp.forward(n2);
+    const out = h.add(m);
+    doneWith(n2, m, h);
+    return out;
   }
 }
 
@@ -180,8 +211,14 @@ export class QwenForCausalLM extends Module {
       offset,
     };
     let x = this.model.embed_tokens.forward(ids); // (B,T,C)
-    for (const layer of this.model.layers) x = layer.forward(x, ctx);
-    return this.model.norm.forward(x);
+    for (const layer of this.model.layers) {
+      const next = layer.forward(x, ctx);
+      doneWith(x); // a layer output (or the embedding rows, not pooled: a no-op)
+      x = next;
+    }
+    const h = this.model.norm.forward(x);
+    doneWith(x);
+    return h;
   }
 
   /**
@@ -194,7 +231,9 @@ export class QwenForCausalLM extends Module {
     const C = h.shape[2] as number;
     const ce =
       opts.divisor === undefined ? { ignoreIndex: IGNORE_INDEX } : { ignoreIndex: IGNORE_INDEX, divisor: opts.divisor };
-    return linearCrossEntropy(h.reshape([-1, C]), this.lm_head.weight, shiftLabels(labels), ce);
+    const loss = linearCrossEntropy(h.reshape([-1, C]), this.lm_head.weight, shiftLabels(labels), ce);
+    doneWith(h);
+    return loss;
   }
 
   /**

@@ -71,7 +71,7 @@ function binary(kind: Kind, aIn: Tensor | number, bIn: Tensor | number): Tensor 
   const outShape = shapeEq(a.shape, b.shape) ? [...a.shape] : broadcastShapes(kind, a.shape, b.shape);
   const A = a.f32;
   const B = b.f32;
-  const out = new Tensor(forward(kind, A, a.shape, B, b.shape, outShape), outShape);
+  const out = new Tensor(forward(kind, A, a.shape, B, b.shape, outShape, gradBuffer(numel(outShape))), outShape);
   return record(kind, [a, b], out, (dy, needs) => {
     let da: Float32Array | null = null;
     let db: Float32Array | null = null;

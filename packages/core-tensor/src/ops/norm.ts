@@ -51,7 +51,7 @@ function rmsNormForward(
 ): { Y: Float32Array; rstd: Float32Array } {
   const rows = X.length / C;
   const rstd = new Float32Array(rows);
-  const Y = new Float32Array(X.length);
+  const Y = gradBuffer(X.length); // pooled: every element is written
   for (let r = 0; r < rows; r++) {
     const o = r * C;
     const s = 1 / Math.sqrt(rowDot(X, X, o, C) / C + eps);

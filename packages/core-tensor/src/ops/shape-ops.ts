@@ -63,7 +63,7 @@ export function permute(x: Tensor, axes: readonly number[]): Tensor {
   const data =
     x.data instanceof Int32Array
       ? permuteData(x.data, x.shape, ax, new Int32Array(x.size))
-      : permuteData(x.data, x.shape, ax, new Float32Array(x.size));
+      : permuteData(x.data, x.shape, ax, gradBuffer(x.size));
   const out = new Tensor(data, outShape);
   const inverse = new Array<number>(nd);
   ax.forEach((a, i) => {

@@ -24,7 +24,7 @@ function sigmoid(x: number): number {
 /** Forward kernel: y = silu(g)·u over equal-length arrays. */
 export function swigluForward(G: Float32Array, U: Float32Array): Float32Array {
   const n = G.length;
-  const Y = new Float32Array(n);
+  const Y = gradBuffer(n); // every element is written
   const k = swigluKernels();
   if (!k) {
     for (let i = 0; i < n; i++) {
