@@ -47,3 +47,14 @@ export function buildDirAtomically<T>(out: string, build: (tmp: string) => T, fo
     throw e;
   }
 }
+
+/**
+ * Removes temp files that an atomic write (`.NAME.PID.HEX.tmp`, see core-tensor's writeFileAtomic)
+ * left behind when its process was killed between writing and renaming, for the given NAMEs only.
+ */
+export function removeStaleTemps(dir: string, names: readonly string[]): void {
+  if (!fs.existsSync(dir)) return;
+  for (const f of fs.readdirSync(dir)) {
+    if (f.endsWith('.tmp') && names.some((n) => f.startsWith(`.${n}.`))) fs.rmSync(path.join(dir, f), { force: true });
+  }
+}

@@ -2,12 +2,12 @@
 import {
   decodeF32,
   encodeF32,
-  getBackend,
   type Module,
   ShapeError,
   shapeStr,
   Tensor,
   TsloraError,
+  tsBackend,
 } from '@tslora/core-tensor';
 import { loraModules } from './inject.js';
 
@@ -59,11 +59,14 @@ function checkShapes(W: Tensor, A: Tensor, B: Tensor, name: string): void {
 /**
  * out ← out + sign·scaling·B·A, in f32 (GEMM with beta = 1 accumulates straight into `out`).
  * out: (out,in)  B: (out,r)  A: (r,in)
+ * Always on the TypeScript reference kernel: its summation order is fixed, so a merged checkpoint's
+ * bytes never depend on the active backend or its thread count (a value on a bf16 rounding boundary
+ * would otherwise round either way). The product is rank-r, cheap next to reading the weights.
  */
 export function addLoraDelta(out: Float32Array, A: Tensor, B: Tensor, scaling: number, sign: 1 | -1): void {
   const [o, r] = B.shape as [number, number];
   const inF = A.dim(1);
-  getBackend().gemm({ a: B.f32, b: A.f32, m: o, n: inF, k: r, alpha: sign * scaling, beta: 1, out });
+  tsBackend.gemm({ a: B.f32, b: A.f32, m: o, n: inF, k: r, alpha: sign * scaling, beta: 1, out });
 }
 
 /**

@@ -6,7 +6,7 @@ import { SingleBar } from 'cli-progress';
 import type { Command } from '../cli/command.js';
 import { encodeRecords } from '../data/format.js';
 import { readJsonl, resolveDataPaths } from '../data/jsonl.js';
-import { checkOutDir } from '../fs-util.js';
+import { checkOutDir, removeStaleTemps } from '../fs-util.js';
 import { writeReports } from '../report/write.js';
 import { initBackend, openSession } from '../session.js';
 import { TRAIN_FLAGS, type TrainOptions } from '../train/options.js';
@@ -48,6 +48,8 @@ export async function runTrain(o: TrainOptions, io: Parameters<Command['run']>[1
     // An earlier run's checkpoints must not survive: --resume would later pick them up as this run's.
     for (const f of RUN_OUTPUTS) fs.rmSync(path.join(o.out, f), { recursive: true, force: true });
   }
+  // A run killed while writing report.html or metrics leaves the atomic write's temp file behind.
+  removeStaleTemps(o.out, RUN_OUTPUTS);
   initBackend(io.note);
   const s = openSession(o.model);
   const data = loadTrainData(o, s.tokenizer, io.note);
