@@ -185,7 +185,9 @@ async function main(): Promise<void> {
     console.log('\n| GEMM (m×n×k, flags) | calls/step | ms/step | GFLOPS |\n|---|---|---|---|');
     const rows = [...gemmStats.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 30);
     for (const [key, g] of rows)
-      console.log(`| ${key} | ${g.calls / steps} | ${(g.ms / steps).toFixed(1)} | ${(g.flops / g.ms / 1e6).toFixed(0)} |`);
+      console.log(
+        `| ${key} | ${g.calls / steps} | ${(g.ms / steps).toFixed(1)} | ${(g.flops / g.ms / 1e6).toFixed(0)} |`,
+      );
   }
   if (process.env.PROFILE_TOP) {
     console.log('\n| function (self time) | ms/step |\n|---|---|');
