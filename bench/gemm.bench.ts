@@ -10,8 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import type { Backend, GemmArgs } from '../packages/core-tensor/src/backend/backend.js';
-import { OrtBackend, ortBackend, tsBackend } from '../packages/core-tensor/src/backend/index.js';
+import { type Backend, type GemmArgs, OrtBackend, ortBackend, tsBackend } from '@tslora/core-tensor';
 
 // Qwen2.5-0.5B: T tokens per step, C hidden, F ffn, V vocab. Linear weights are HF (out,in).
 const T = 512;
