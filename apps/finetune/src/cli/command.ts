@@ -22,3 +22,9 @@ export const str = (v: FlagValues, k: string): string => v[k] as string;
 export const optStr = (v: FlagValues, k: string): string | undefined => v[k] as string | undefined;
 export const num = (v: FlagValues, k: string): number => v[k] as number;
 export const bool = (v: FlagValues, k: string): boolean => v[k] === true;
+
+/** The flags of every command that runs a (possibly adapted) model: --model, --adapter. */
+export const MODEL_FLAGS: FlagSpecs = {
+  model: { kind: 'string', required: true, help: 'checkpoint directory' },
+  adapter: { kind: 'string', help: 'PEFT adapter directory to apply' },
+};

@@ -1,6 +1,6 @@
 // commands/eval.ts — `finetune eval`: mean loss per target token, perplexity and token count.
 import type { Command } from '../cli/command.js';
-import { bool, num, optStr, str } from '../cli/command.js';
+import { bool, MODEL_FLAGS, num, optStr, str } from '../cli/command.js';
 import { encodeRecords } from '../data/format.js';
 import { readJsonl } from '../data/jsonl.js';
 import { evaluate } from '../evaluate.js';
@@ -10,8 +10,7 @@ export const evalCommand: Command = {
   name: 'eval',
   summary: 'mean cross-entropy per target token, perplexity and token count on a JSONL file',
   flags: {
-    model: { kind: 'string', required: true, help: 'checkpoint directory' },
-    adapter: { kind: 'string', help: 'PEFT adapter directory to apply' },
+    ...MODEL_FLAGS,
     data: { kind: 'string', required: true, help: 'JSONL file ({"text"}, {"prompt","completion"} or {"messages"})' },
     'batch-size': { kind: 'int', min: 1, default: 4, help: 'sequences per forward pass' },
     'max-seq-len': { kind: 'int', min: 2, default: 2048, help: 'longer samples are truncated' },

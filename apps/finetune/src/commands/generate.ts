@@ -1,7 +1,7 @@
 // commands/generate.ts — `finetune generate`: KV-cached decoding streamed to stdout.
 import { Random } from '@tslora/core-tensor';
 import type { Command } from '../cli/command.js';
-import { bool, num, optStr, str } from '../cli/command.js';
+import { bool, MODEL_FLAGS, num, optStr, str } from '../cli/command.js';
 import { generate } from '../generate.js';
 import { initBackend, openSession } from '../session.js';
 
@@ -9,8 +9,7 @@ export const generateCommand: Command = {
   name: 'generate',
   summary: 'generate text (greedy at temperature 0), optionally with an adapter, with a KV cache',
   flags: {
-    model: { kind: 'string', required: true, help: 'checkpoint directory' },
-    adapter: { kind: 'string', help: 'PEFT adapter directory to apply' },
+    ...MODEL_FLAGS,
     prompt: { kind: 'string', required: true, help: 'prompt text' },
     chat: { kind: 'boolean', help: "wrap the prompt as a user turn with the checkpoint's chat template" },
     'max-tokens': { kind: 'int', min: 1, default: 100, help: 'new tokens at most' },
