@@ -54,6 +54,20 @@ describe('onnxruntime-node internal binding', () => {
     session.dispose();
   });
 
+  it('returns every fetched output as a fresh copy, even a preallocated one (why binding.ts raises the malloc threshold)', () => {
+    const session = createSession(matMulModel());
+    const out = new Float32Array(4);
+    const a = Float32Array.of(1, 2, 3, 4, 5, 6);
+    const b = Float32Array.of(1, 0, 0, 1, 1, 1);
+    const result = session.run({ A: tensor(a, [2, 3]), B: tensor(b, [3, 2]) }, { Y: tensor(out, [2, 2]) }, {});
+    const copy = result.Y?.data as Float32Array;
+    expect(Array.from(out)).toEqual([4, 5, 10, 11]);
+    expect(Array.from(copy)).toEqual([4, 5, 10, 11]);
+    // If this fails, the binding now hands back our own buffer: the copy's cost (and raiseMallocThreshold) is gone.
+    expect(copy.buffer === out.buffer, 'run() returned the preallocated buffer itself').toBe(false);
+    session.dispose();
+  });
+
   it('reports a malformed model as a TsloraError', () => {
     expect(() => createSession(Uint8Array.of(1, 2, 3))).toThrow(/rejected the generated GEMM model/);
   });

@@ -86,8 +86,31 @@ export function loadBinding(): BindingModule {
     if (typeof Session.prototype[method] !== 'function') throw apiChanged(`InferenceSession.${method} is missing`);
   }
   mod.initOrt();
+  raiseMallocThreshold();
   loaded = mod as BindingModule;
   return loaded;
+}
+
+/** Just under glibc's cap on the dynamic mmap threshold (DEFAULT_MMAP_THRESHOLD_MAX, 32 MiB on 64-bit). */
+const MALLOC_WARMUP_BYTES = 31.5 * 1024 * 1024;
+
+/**
+ * Makes glibc keep freed multi-MB blocks in the heap instead of returning them to the OS.
+ *
+ * Why: the binding's `run` returns every fetched output as a fresh ArrayBuffer copy, even when ORT
+ * wrote into our preallocated buffer (checked in binding.test.ts). For a 0.5B forward that is
+ * ~1.3 GB of 2–10 MB copies, freed again at the next GC. Until glibc's dynamic mmap threshold rises,
+ * each such block is a fresh mmap (and a freed heap top is trimmed), so every copy faults its pages
+ * back in: ~130 K page faults and ~10 % of a 0.5B prefill. Freeing one mmapped chunk raises the
+ * threshold to that chunk's size and the trim threshold to twice it (glibc's documented dynamic
+ * behaviour), so one short-lived 31.5 MiB buffer, released at the next GC, moves every later block up
+ * to that size onto the heap: 130 K → ~40 faults per 0.5B prefill, 122 → 136 tokens/s (bench/README.md).
+ * The same effect as the MALLOC_MMAP_MAX_/MALLOC_TRIM_THRESHOLD_ settings of the "tuned" torch
+ * runs, without an environment variable. Elsewhere (musl, macOS, Windows) it is one harmless allocation.
+ */
+function raiseMallocThreshold(): void {
+  const block = new Uint8Array(MALLOC_WARMUP_BYTES); // unreachable once this returns
+  block[0] = 1; // touched, so the allocation cannot be elided
 }
 
 /**
