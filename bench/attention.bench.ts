@@ -123,15 +123,21 @@ function main(): void {
       `| ${label} | ${ms(t.fwd)} | ${ms(t.bwd)} | ${ms(t.total)} | ${ms(t.totalMin)} | ${ratio} | ${ratioMin} |`,
     );
   }
-  // What the backward keeps, per layer: lse (f64 per query row) instead of every head's (T,S) probabilities.
+  // What the backward keeps, per layer. ts backend: lse (f64 per query row); ort backend (fused block graphs):
+  // nothing but q, k, v, o — plus the causal masks, built once and shared by every layer.
   const lseBytes = B * H * T * 8;
   const probBytes = B * H * T * T * 4;
   // workspace shared by every call: two score blocks (≈512 rows × S), four token-major (T·rep, D) buffers + staging
   const rep = H / Hkv;
   const blockRows = Math.ceil(512 / rep) * rep;
   const scratchBytes = 2 * blockRows * T * 4 + 5 * rep * T * D * 4;
+  // the ort path's masks: one (rows, L) block per block of Tc query positions
+  const Tc = blockRows / rep;
+  let maskFloats = 0;
+  for (let i0 = 0; i0 < T; i0 += Tc) maskFloats += Math.min(Tc, T - i0) * rep * Math.min(T, i0 + Tc);
+  const MiB = (x: number) => (x / 2 ** 20).toFixed(1);
   console.log(
-    `\nkept for backward per layer besides q,k,v,o: lse ${(lseBytes / 1024).toFixed(0)} KiB (vs ${(probBytes / 2 ** 20).toFixed(1)} MiB for all heads' probabilities); shared scratch ${(scratchBytes / 2 ** 20).toFixed(1)} MiB`,
+    `\nkept for backward per layer besides q,k,v,o: ts backend lse ${(lseBytes / 1024).toFixed(0)} KiB, ort backend nothing (vs ${MiB(probBytes)} MiB for all heads' probabilities); shared: scratch ${MiB(scratchBytes)} MiB, ort masks ${MiB(maskFloats * 4)} MiB`,
   );
 }
 

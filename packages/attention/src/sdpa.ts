@@ -13,7 +13,9 @@
 // FLOPs at T=512), and dK/dV sum over the group's query heads through the GEMM's inner dimension.
 // Saved for backward: q, k, v, o and lse (B,H,T) f64 — never a (T,S) probability matrix per head
 // (FlashAttention-2's recompute, at the granularity of one block of one kv group).
+// A backend with fused attention blocks (onnxruntime) runs the same blocking in sdpa-graph.ts instead.
 import { getBackend, gradBuffer, record, Tensor } from '@tslora/core-tensor';
+import { hasBlocks, sdpaGraphBackward, sdpaGraphForward } from './sdpa-graph.js';
 import { blockAt, makePlan, type Plan, type SdpaOptions } from './sdpa-plan.js';
 import { scratch64, workspace } from './sdpa-workspace.js';
 import { probsFromLse, type RowBlock, softmaxBackwardRows, softmaxRows } from './softmax-rows.js';
@@ -21,7 +23,7 @@ import { probsFromLse, type RowBlock, softmaxBackwardRows, softmaxRows } from '.
 export type { SdpaOptions } from './sdpa-plan.js';
 
 /** Δ = rowsum(dO ⊙ O) of one group, token-major (the softmax backward's row term). */
-function rowDots(dO: Float32Array, O: Float32Array, off: number, delta: Float64Array, p: Plan): void {
+export function rowDots(dO: Float32Array, O: Float32Array, off: number, delta: Float64Array, p: Plan): void {
   const { rep, T, D } = p;
   for (let h = 0; h < rep; h++) {
     for (let i = 0; i < T; i++) {
@@ -167,6 +169,14 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
   const Q = q.f32;
   const K = k.f32;
   const V = v.f32;
+  const be = getBackend();
+  if (hasBlocks(be)) {
+    // the backend's fused block graphs (onnxruntime): scores stay native, nothing but q, k, v, o is saved
+    const O = sdpaGraphForward(be, p, Q, K, V);
+    return record('scaledDotProductAttention', [q, k, v], new Tensor(O, [p.B, p.H, p.T, p.D]), (dO, needs) =>
+      sdpaGraphBackward(be, p, Q, K, V, O, dO, needs),
+    );
+  }
   const { O, lse } = sdpaForward(p, Q, K, V);
   const out = new Tensor(O, [p.B, p.H, p.T, p.D]);
   return record('scaledDotProductAttention', [q, k, v], out, (dO, needs) =>

@@ -48,6 +48,47 @@ export interface LinearSoftmaxArgs {
   p?: Float32Array;
 }
 
+/** Masked-key value of an attention block's additive mask: finite, so a row with every key masked stays finite. */
+export const ATTENTION_MASKED = -1e30;
+
+/**
+ * One block of attention rows (rows queries against their first L keys, head dim D), row-major f32:
+ *   S = q·kᵀ + mask,  P = softmax(S) by row,  O = P·v
+ * `mask` is additive (0 keep, ATTENTION_MASKED drop). A row whose keys are all dropped gets a uniform,
+ * finite P: the caller zeroes such rows' O (forward) and dO (backward), which makes their gradients 0.
+ */
+export interface AttentionBlockArgs {
+  /** (rows,D) queries, already multiplied by the softmax scale. */
+  q: Float32Array;
+  /** (L,D) keys and values. */
+  k: Float32Array;
+  v: Float32Array;
+  /** (rows,L) additive mask. */
+  mask: Float32Array;
+  rows: number;
+  L: number;
+  D: number;
+}
+
+/** Forward: O (rows,D). */
+export interface AttentionBlockForwardArgs extends AttentionBlockArgs {
+  o: Float32Array;
+}
+
+/**
+ * Backward, recomputing P from q, k and the mask: Δ = rowsum(dO ⊙ o), dS = P ⊙ (dO·vᵀ − Δ),
+ * dq = dS·k (rows,D) written to dq; dk += dSᵀ·q and dv += Pᵀ·dO (L,D) accumulated into dk and dv.
+ */
+export interface AttentionBlockBackwardArgs extends AttentionBlockArgs {
+  /** (rows,D) upstream gradient. */
+  dO: Float32Array;
+  /** (rows,D) the forward's output (rows of a fully masked row must be 0). */
+  o: Float32Array;
+  dq: Float32Array;
+  dk: Float32Array;
+  dv: Float32Array;
+}
+
 export interface Backend {
   readonly name: string;
   /** Returns `out` (or a new array) holding C. Synchronous: the eager autograd needs the value now. */
@@ -57,6 +98,12 @@ export interface Backend {
    * composition of gemm() and a TypeScript softmax (ops/linear-cross-entropy.ts).
    */
   linearSoftmax?(args: LinearSoftmaxArgs): void;
+  /**
+   * Optional fused attention block (see AttentionBlockArgs): the (rows,L) scores and probabilities stay
+   * inside the backend. Backends without it get the attention package's GEMM + row-kernel path.
+   */
+  attentionBlockForward?(args: AttentionBlockForwardArgs): void;
+  attentionBlockBackward?(args: AttentionBlockBackwardArgs): void;
 }
 
 const registry = new Map<string, Backend>();

@@ -3,8 +3,15 @@ import { type Backend, getBackend, registerBackend, setBackend } from './backend
 import { OrtBackend } from './ort/ort-backend.js';
 import { tsBackend } from './ts/ts-backend.js';
 
-export type { Backend, GemmArgs, LinearSoftmaxArgs } from './backend.js';
-export { getBackend, listBackends, registerBackend, setBackend } from './backend.js';
+export type {
+  AttentionBlockArgs,
+  AttentionBlockBackwardArgs,
+  AttentionBlockForwardArgs,
+  Backend,
+  GemmArgs,
+  LinearSoftmaxArgs,
+} from './backend.js';
+export { ATTENTION_MASKED, getBackend, listBackends, registerBackend, setBackend } from './backend.js';
 export { OrtBackend, SMALL_GEMM_MACS } from './ort/ort-backend.js';
 export { tsBackend } from './ts/ts-backend.js';
 

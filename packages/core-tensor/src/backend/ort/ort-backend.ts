@@ -1,9 +1,16 @@
 // backend/ort/ort-backend.ts — the 'ort' backend: GEMM on onnxruntime-node (MLAS), small sizes on the TS kernel.
 import { TsloraError } from '../../errors.js';
-import type { Backend, GemmArgs, LinearSoftmaxArgs } from '../backend.js';
+import type {
+  AttentionBlockBackwardArgs,
+  AttentionBlockForwardArgs,
+  Backend,
+  GemmArgs,
+  LinearSoftmaxArgs,
+} from '../backend.js';
 import { gemmResolved } from '../ts/gemm.js';
 import { type ResolvedGemm, resolveGemm } from '../ts/gemm-args.js';
 import { checkLinearSoftmax } from '../ts/linear-softmax.js';
+import { runAttentionBackward, runAttentionForward } from './attention-block.js';
 import { loadBinding, type NativeTensor, tensor } from './binding.js';
 import { runLinearSoftmax } from './linear-softmax.js';
 import { SessionCache } from './sessions.js';
@@ -65,6 +72,30 @@ export class OrtBackend implements Backend {
       runLinearSoftmax(this.cache, args);
     } catch (cause) {
       throw new TsloraError(`linearSoftmax (ort backend): onnxruntime failed for m=${args.m} n=${args.n} k=${args.k}`, {
+        hint: `${cause instanceof Error ? cause.message : String(cause)}; setBackend('ts') avoids onnxruntime`,
+        exitCode: 1,
+        cause,
+      });
+    }
+  }
+
+  /** One attention block, forward, as one onnxruntime graph (see attention-block.ts). */
+  attentionBlockForward(args: AttentionBlockForwardArgs): void {
+    this.cache ??= new SessionCache();
+    this.guard('attentionBlockForward', args, () => runAttentionForward(this.cache as SessionCache, args));
+  }
+
+  /** One attention block, backward, as one onnxruntime graph (see attention-block.ts). */
+  attentionBlockBackward(args: AttentionBlockBackwardArgs): void {
+    this.cache ??= new SessionCache();
+    this.guard('attentionBlockBackward', args, () => runAttentionBackward(this.cache as SessionCache, args));
+  }
+
+  private guard(op: string, a: { rows: number; L: number; D: number }, run: () => void): void {
+    try {
+      run();
+    } catch (cause) {
+      throw new TsloraError(`${op} (ort backend): onnxruntime failed for rows=${a.rows} L=${a.L} D=${a.D}`, {
         hint: `${cause instanceof Error ? cause.message : String(cause)}; setBackend('ts') avoids onnxruntime`,
         exitCode: 1,
         cause,
