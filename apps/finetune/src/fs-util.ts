@@ -39,8 +39,16 @@ export function buildDirAtomically<T>(out: string, build: (tmp: string) => T, fo
   fs.mkdirSync(tmp);
   try {
     const result = build(tmp);
-    if (fs.existsSync(out)) fs.rmSync(out, { recursive: true, force: true });
-    fs.renameSync(tmp, out);
+    if (fs.existsSync(out)) {
+      // The old one is renamed aside whole before the new one moves in (and deleted after), so a kill
+      // never leaves `out` half-deleted; the next run removes the `.old` with the other temp dirs.
+      const old = `${tmp}.old`;
+      fs.renameSync(out, old);
+      fs.renameSync(tmp, out);
+      fs.rmSync(old, { recursive: true, force: true });
+    } else {
+      fs.renameSync(tmp, out);
+    }
     return result;
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });

@@ -215,6 +215,29 @@ describe('mergeCheckpoint', () => {
     expect(fs.existsSync(nodePath.join(outDir, 'model.safetensors'))).toBe(true);
   });
 
+  it('a merge killed between its two renames loses nothing: the next merge puts the previous output back first', () => {
+    const base = writeBase(false);
+    const ad = writeAdapter();
+    const outDir = tmp();
+    fs.mkdirSync(outDir);
+    fs.writeFileSync(nodePath.join(outDir, 'previous.txt'), 'the output of an earlier merge');
+    // the state publish() leaves when killed after `outDir → <tmp>.old` and before `<tmp> → outDir`
+    const stem = nodePath.join(nodePath.dirname(outDir), `.${nodePath.basename(outDir)}.merge-4242-abcd1234`);
+    fs.renameSync(outDir, `${stem}.old`);
+    fs.mkdirSync(stem);
+    fs.writeFileSync(nodePath.join(stem, 'model.safetensors'), 'finished, never published');
+    // without force: the previous output is restored, then (non-empty again) refused as before
+    expect(() => mergeCheckpoint({ modelDir: base.dir, adapterDir: ad.dir, outDir })).toThrow(/is not empty/);
+    expect(fs.readFileSync(nodePath.join(outDir, 'previous.txt'), 'utf8')).toBe('the output of an earlier merge');
+    expect(fs.existsSync(`${stem}.old`)).toBe(false);
+    // with force: replaced by the new merge, and every leftover of the killed one is gone
+    fs.renameSync(outDir, `${stem}.old`);
+    mergeCheckpoint({ modelDir: base.dir, adapterDir: ad.dir, outDir, force: true });
+    expect(fs.existsSync(nodePath.join(outDir, 'previous.txt'))).toBe(false);
+    expect(fs.existsSync(nodePath.join(outDir, 'model.safetensors'))).toBe(true);
+    expect(fs.existsSync(stem) || fs.existsSync(`${stem}.old`)).toBe(false);
+  });
+
   it('a NaN adapter fails naming the tensor and leaves no output and no temp dir', () => {
     const base = writeBase(true);
     const ad = writeAdapter(true);

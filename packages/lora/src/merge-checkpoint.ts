@@ -195,16 +195,53 @@ function copyConfig(modelDir: string, tmp: string, dtype: MergeOutDType): void {
   fs.writeFileSync(dst, `${JSON.stringify(cfg, null, 2)}\n`);
 }
 
-/** Moves the finished temp dir onto outDir (replacing an old one only after the new one is complete). */
+/** Suffix of a replaced output set aside during publish(); see restoreSetAside(). */
+const SET_ASIDE = '.old';
+
+/**
+ * Moves the finished temp dir onto outDir, replacing an old one only after the new one is complete.
+ * A directory cannot be replaced atomically from Node (Linux's renameat2 RENAME_EXCHANGE is not
+ * exposed), so the old one is first renamed aside: a kill between the two renames leaves outDir
+ * absent and the complete old output at `<tmp>.old`, which the next merge into the same outDir
+ * moves back before anything else (restoreSetAside) — the previous output is never lost. The old
+ * output is renamed to `<tmp>.trash` before it is deleted, so a `.old` is never partial.
+ */
 function publish(tmp: string, outDir: string): void {
   if (!fs.existsSync(outDir)) {
     fs.renameSync(tmp, outDir);
     return;
   }
-  const old = `${tmp}.old`;
+  const old = `${tmp}${SET_ASIDE}`;
   fs.renameSync(outDir, old);
   fs.renameSync(tmp, outDir);
-  fs.rmSync(old, { recursive: true, force: true });
+  // renamed before deleting, so a `.old` is always whole: a kill during the deletion leaves a `.trash`
+  const trash = `${tmp}.trash`;
+  fs.renameSync(old, trash);
+  fs.rmSync(trash, { recursive: true, force: true });
+}
+
+/** `.OUT.merge-PID-HEX` temp dirs (and set-aside outputs) of merges into outDir. */
+function leftovers(outDir: string): string[] {
+  const parent = nodePath.dirname(outDir);
+  if (!fs.existsSync(parent)) return [];
+  const prefix = `.${nodePath.basename(outDir)}.merge-`;
+  return fs
+    .readdirSync(parent)
+    .filter((f) => f.startsWith(prefix))
+    .map((f) => nodePath.join(parent, f));
+}
+
+/**
+ * A merge killed between publish()'s two renames left outDir absent and its previous contents set
+ * aside: put them back, so the previous output is where the user left it. Returns true if it did.
+ */
+export function restoreSetAside(outDir: string): boolean {
+  const dir = nodePath.resolve(outDir);
+  if (fs.existsSync(dir)) return false;
+  const aside = leftovers(dir).find((f) => f.endsWith(SET_ASIDE));
+  if (!aside) return false;
+  fs.renameSync(aside, dir);
+  return true;
 }
 
 /**
@@ -216,6 +253,7 @@ function publish(tmp: string, outDir: string): void {
  * the end, so a failed merge leaves no half-written directory.
  */
 export function mergeCheckpoint(o: MergeCheckpointOptions): MergeSummary {
+  restoreSetAside(o.outDir); // before the emptiness check: a restored output needs `force` to be replaced
   checkOutDir(o);
   const adapter = readAdapter(o.adapterDir);
   const scaling = loraScaling(adapter.config.r, adapter.config.alpha, adapter.config.useRslora);
@@ -251,11 +289,7 @@ export function mergeCheckpoint(o: MergeCheckpointOptions): MergeSummary {
 
 /** Temp dirs of merges into the same outDir that were killed (SIGKILL, power loss) before cleaning up. */
 function removeLeftovers(outDir: string): void {
-  const parent = nodePath.dirname(outDir);
-  if (!fs.existsSync(parent)) return;
-  const prefix = `.${nodePath.basename(outDir)}.merge-`;
-  for (const f of fs.readdirSync(parent))
-    if (f.startsWith(prefix)) fs.rmSync(nodePath.join(parent, f), { recursive: true, force: true });
+  for (const f of leftovers(outDir)) fs.rmSync(f, { recursive: true, force: true });
 }
 
 /** A full disk or a file-size limit is reported against --out, not the temp dir the user never named. */

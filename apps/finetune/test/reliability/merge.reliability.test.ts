@@ -39,7 +39,16 @@ describe(`SIGKILL at ${KILLS} random moments of merge`, () => {
   const parent = path.join(root, 'kills');
   const out = path.join(parent, 'merged');
   const temps = () => (fs.existsSync(parent) ? fs.readdirSync(parent).filter((f) => f.startsWith('.')) : []);
-  const stats = { kills: 0, midWrite: 0, absent: 0, complete: 0, replaced: 0, finished: 0, delays: [] as string[] };
+  const stats = {
+    kills: 0,
+    midWrite: 0,
+    absent: 0,
+    complete: 0,
+    replaced: 0,
+    setAside: 0,
+    finished: 0,
+    delays: [] as string[],
+  };
 
   it('the output directory is either absent or complete and byte-identical to an uninterrupted merge', async () => {
     fs.mkdirSync(parent, { recursive: true });
@@ -67,8 +76,18 @@ describe(`SIGKILL at ${KILLS} random moments of merge`, () => {
         expect(fileDigests(out), `after ${mode}+${delay}ms`).toEqual(ref);
         if (force) stats.replaced++;
         else stats.complete++;
+      } else if (force) {
+        // killed between publish()'s two renames: the previous output is set aside whole, and the
+        // next merge into --out moves it back before anything else (checked below)
+        const aside = temps().filter((f) => f.endsWith('.old'));
+        expect(aside, 'a --force merge must not lose the previous output').toHaveLength(1);
+        expect(fileDigests(path.join(parent, aside[0] as string)), 'the set-aside output is complete').toEqual(ref);
+        // the next merge (here without --force) puts it back first, then refuses the non-empty --out
+        const next = await runMain(['merge', '--model', base, '--adapter', adapter, '--out', out]);
+        expect(next.code, next.stderr).toBe(2);
+        expect(fileDigests(out), 'the previous output is back').toEqual(ref);
+        stats.setAside++;
       } else {
-        expect(force, 'a --force merge must not lose the previous output').toBe(false);
         stats.absent++;
       }
       if (r.signal !== 'SIGKILL') {
@@ -83,7 +102,7 @@ describe(`SIGKILL at ${KILLS} random moments of merge`, () => {
     }
     expect(new Set(stats.delays).size, 'different delays').toBeGreaterThan(KILLS / 2);
     ledger.add(
-      `SIGKILL during merge | ${stats.kills} kills (${stats.midWrite} mid-write, left a .merged.merge-* temp dir) | after each: new output absent ${stats.absent}× or complete and byte-identical ${stats.complete}×; with --force over an existing output it was complete ${stats.replaced}×; never partial; ${stats.finished} runs outlived their delay`,
+      `SIGKILL during merge | ${stats.kills} kills (${stats.midWrite} mid-write, left a .merged.merge-* temp dir) | after each: new output absent ${stats.absent}× or complete and byte-identical ${stats.complete}×; with --force over an existing output it was complete ${stats.replaced}× or set aside whole for the next merge to restore ${stats.setAside}×; never partial; ${stats.finished} runs outlived their delay`,
     );
     ledger.add(`  delays (* = mid-write): ${stats.delays.join(' ')}`);
   }, 300_000);
