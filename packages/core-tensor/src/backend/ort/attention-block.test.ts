@@ -32,8 +32,9 @@ function naive(
     const sum = e.reduce((a, b) => a + b, 0);
     for (let j = 0; j < L; j++) P[r * L + j] = (e[j] as number) / sum;
     for (let x = 0; x < D; x++)
-      for (let j = 0; j < L; j++) o[r * D + x] += (P[r * L + j] as number) * (v[j * D + x] as number);
-    for (let x = 0; x < D; x++) delta[r] += (dO[r * D + x] as number) * (o[r * D + x] as number);
+      for (let j = 0; j < L; j++)
+        o[r * D + x] = (o[r * D + x] as number) + (P[r * L + j] as number) * (v[j * D + x] as number);
+    for (let x = 0; x < D; x++) delta[r] = (delta[r] as number) + (dO[r * D + x] as number) * (o[r * D + x] as number);
   }
   for (let r = 0; r < R; r++) {
     for (let j = 0; j < L; j++) {
@@ -42,9 +43,9 @@ function naive(
       for (let x = 0; x < D; x++) dp += (dO[r * D + x] as number) * (v[j * D + x] as number);
       const ds = p * (dp - (delta[r] as number));
       for (let x = 0; x < D; x++) {
-        dv[j * D + x] += p * (dO[r * D + x] as number);
-        dq[r * D + x] += ds * (k[j * D + x] as number);
-        dk[j * D + x] += ds * (q[r * D + x] as number);
+        dv[j * D + x] = (dv[j * D + x] as number) + p * (dO[r * D + x] as number);
+        dq[r * D + x] = (dq[r * D + x] as number) + ds * (k[j * D + x] as number);
+        dk[j * D + x] = (dk[j * D + x] as number) + ds * (q[r * D + x] as number);
       }
     }
   }
