@@ -67,6 +67,47 @@ function masksFor(p: Plan, b: number): BlockMask[] {
   return masks;
 }
 
+/** One block of one kv group: its rows [r0, r0 + rows) of the token-major buffers, its first L keys. */
+interface GroupBlock {
+  rows: number;
+  L: number;
+  /** The block's rows of a token-major (T·rep, D) buffer. */
+  at: (x: Float32Array) => Float32Array;
+  /** The group's first L rows of k or v. */
+  keys: (x: Float32Array) => Float32Array;
+  mask: BlockMask;
+}
+
+/**
+ * Walks every (sequence, kv group): `group(qOff, eachBlock)` gets the group's offset into q/o/dq and
+ * a function that walks its blocks; kOff is the offset into k/v/dk/dv.
+ */
+function forEachGroup(
+  p: Plan,
+  group: (qOff: number, kOff: number, eachBlock: (fn: (blk: GroupBlock) => void) => void) => void,
+): void {
+  const { H, Hkv, T, D, rep } = p;
+  for (let b = 0; b < p.B; b++) {
+    const masks = masksFor(p, b);
+    for (let g = 0; g < Hkv; g++) {
+      const kOff = (b * Hkv + g) * p.S * D;
+      group((b * H + g * rep) * T * D, kOff, (fn) => {
+        for (let i0 = 0, blk = 0; i0 < T; i0 += p.Tc, blk++) {
+          const { rows, L } = blockAt(p, b, i0, -1);
+          const r0 = i0 * rep;
+          fn({
+            rows,
+            L,
+            at: (x) => x.subarray(r0 * D, (r0 + rows) * D),
+            keys: (x) => x.subarray(kOff, kOff + L * D),
+            mask: masks[blk] as BlockMask,
+          });
+        }
+      });
+    }
+  }
+}
+
 /** Forward on the block graphs: O (B,H,T,D). */
 export function sdpaGraphForward(
   be: BlockBackend,
@@ -75,39 +116,23 @@ export function sdpaGraphForward(
   K: Float32Array,
   V: Float32Array,
 ): Float32Array {
-  const { B, H, Hkv, T, D, rep } = p;
-  const O = gradBuffer(B * H * T * D); // pooled: every row is scattered from the workspace
+  const { D } = p;
+  const O = gradBuffer(Q.length); // pooled: every row is scattered from the workspace
   const ws = workspace(p);
-  for (let b = 0; b < B; b++) {
-    const masks = masksFor(p, b);
-    for (let g = 0; g < Hkv; g++) {
-      const qOff = (b * H + g * rep) * T * D;
-      const kOff = (b * Hkv + g) * p.S * D;
-      const Qt = ws.gather(Q, qOff, 'q', p.scale); // Q·scale: the graph's GEMMs run with alpha = 1
-      const Ot = ws.tokenMajor('o');
-      for (let i0 = 0, blk = 0; i0 < T; i0 += p.Tc, blk++) {
-        const { rows, L } = blockAt(p, b, i0, -1);
-        const r0 = i0 * rep;
-        const Ob = Ot.subarray(r0 * D, (r0 + rows) * D);
-        const bm = masks[blk] as BlockMask;
-        if (L > 0) {
-          const kv = { k: K.subarray(kOff, kOff + L * D), v: V.subarray(kOff, kOff + L * D) };
-          be.attentionBlockForward({
-            q: Qt.subarray(r0 * D, (r0 + rows) * D),
-            ...kv,
-            mask: bm.mask,
-            rows,
-            L,
-            D,
-            o: Ob,
-          });
-        }
-        if (L === 0) Ob.fill(0);
-        else for (const r of bm.emptyRows) Ob.fill(0, r * D, (r + 1) * D);
+  forEachGroup(p, (qOff, _kOff, eachBlock) => {
+    const Qt = ws.gather(Q, qOff, 'q', p.scale); // Q·scale: the graph's GEMMs run with alpha = 1
+    const Ot = ws.tokenMajor('o');
+    eachBlock(({ rows, L, at, keys, mask }) => {
+      const Ob = at(Ot);
+      if (L === 0) {
+        Ob.fill(0);
+        return;
       }
-      ws.scatter('o', O, qOff, 1, null);
-    }
-  }
+      be.attentionBlockForward({ q: at(Qt), k: keys(K), v: keys(V), mask: mask.mask, rows, L, D, o: Ob });
+      for (const r of mask.emptyRows) Ob.fill(0, r * D, (r + 1) * D);
+    });
+    ws.scatter('o', O, qOff, 1, null);
+  });
   return O;
 }
 
@@ -122,52 +147,43 @@ export function sdpaGraphBackward(
   dO: Float32Array,
   needs: readonly boolean[],
 ): (Float32Array | null)[] {
-  const { B, H, Hkv, T, D, rep } = p;
+  const { D } = p;
   const dq = needs[0] ? gradBuffer(Q.length) : null; // every row is scattered from the workspace
   // dk, dv accumulate block by block inside the backend; when not needed they go to a scratch slice
   const dk = needs[1] ? gradBuffer(K.length, true) : null;
   const dv = needs[2] ? gradBuffer(V.length, true) : null;
   const ws = workspace(p);
-  for (let b = 0; b < B; b++) {
-    const masks = masksFor(p, b);
-    for (let g = 0; g < Hkv; g++) {
-      const qOff = (b * H + g * rep) * T * D;
-      const kOff = (b * Hkv + g) * p.S * D;
-      const kvLen = p.S * D;
-      const dkG = dk ? dk.subarray(kOff, kOff + kvLen) : scratch('dk-unused', kvLen).fill(0);
-      const dvG = dv ? dv.subarray(kOff, kOff + kvLen) : scratch('dv-unused', kvLen).fill(0);
-      const Qt = ws.gather(Q, qOff, 'q', p.scale);
-      const dOt = ws.gather(dO, qOff, 'do', 1);
-      const Ot = ws.gather(O, qOff, 'o', 1);
-      const dQt = ws.tokenMajor('dq');
-      for (let i0 = 0, blk = 0; i0 < T; i0 += p.Tc, blk++) {
-        const { rows, L } = blockAt(p, b, i0, -1);
-        const r0 = i0 * rep;
-        const at = (x: Float32Array) => x.subarray(r0 * D, (r0 + rows) * D);
-        if (L === 0) {
-          at(dQt).fill(0);
-          continue;
-        }
-        const dOb = at(dOt);
-        const bm = masks[blk] as BlockMask;
-        for (const r of bm.emptyRows) dOb.fill(0, r * D, (r + 1) * D); // (their O rows are 0, so Δ is too)
-        be.attentionBlockBackward({
-          q: at(Qt),
-          k: K.subarray(kOff, kOff + L * D),
-          v: V.subarray(kOff, kOff + L * D),
-          mask: bm.mask,
-          rows,
-          L,
-          D,
-          dO: dOb,
-          o: at(Ot),
-          dq: at(dQt),
-          dk: dkG,
-          dv: dvG,
-        });
+  const kvLen = p.S * D;
+  forEachGroup(p, (qOff, kOff, eachBlock) => {
+    const dkG = dk ? dk.subarray(kOff, kOff + kvLen) : scratch('dk-unused', kvLen).fill(0);
+    const dvG = dv ? dv.subarray(kOff, kOff + kvLen) : scratch('dv-unused', kvLen).fill(0);
+    const Qt = ws.gather(Q, qOff, 'q', p.scale);
+    const dOt = ws.gather(dO, qOff, 'do', 1);
+    const Ot = ws.gather(O, qOff, 'o', 1);
+    const dQt = ws.tokenMajor('dq');
+    eachBlock(({ rows, L, at, keys, mask }) => {
+      if (L === 0) {
+        at(dQt).fill(0);
+        return;
       }
-      if (dq) ws.scatter('dq', dq, qOff, p.scale, null);
-    }
-  }
+      const dOb = at(dOt);
+      for (const r of mask.emptyRows) dOb.fill(0, r * D, (r + 1) * D); // (their O rows are 0, so Δ is too)
+      be.attentionBlockBackward({
+        q: at(Qt),
+        k: keys(K),
+        v: keys(V),
+        mask: mask.mask,
+        rows,
+        L,
+        D,
+        dO: dOb,
+        o: at(Ot),
+        dq: at(dQt),
+        dk: dkG,
+        dv: dvG,
+      });
+    });
+    if (dq) ws.scatter('dq', dq, qOff, p.scale, null);
+  });
   return [dq, dk, dv];
 }
