@@ -25,23 +25,6 @@ function rowDot(a: Float32Array, b: Float32Array, o: number, C: number): number 
   return s0 + s1 + s2 + s3;
 }
 
-/** Σ w[c]·dy[o+c]·x[o+c] over a row (the backward's projection term), four partial sums as rowDot. */
-function rowDot3(w: Float32Array, dy: Float32Array, x: Float32Array, o: number, C: number): number {
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  let c = 0;
-  for (; c + 3 < C; c += 4) {
-    s0 += (w[c] as number) * (dy[o + c] as number) * (x[o + c] as number);
-    s1 += (w[c + 1] as number) * (dy[o + c + 1] as number) * (x[o + c + 1] as number);
-    s2 += (w[c + 2] as number) * (dy[o + c + 2] as number) * (x[o + c + 2] as number);
-    s3 += (w[c + 3] as number) * (dy[o + c + 3] as number) * (x[o + c + 3] as number);
-  }
-  for (; c < C; c++) s0 += (w[c] as number) * (dy[o + c] as number) * (x[o + c] as number);
-  return s0 + s1 + s2 + s3;
-}
-
 /** Forward kernel: Y and one rstd per row. */
 function rmsNormForward(
   X: Float32Array,
@@ -78,9 +61,10 @@ function rmsNormBackward(
     const s = rstd[r] as number;
     if (dw) for (let c = 0; c < C; c++) dw[c] = (dw[c] as number) + (dy[o + c] as number) * (X[o + c] as number) * s;
     if (dx) {
-      const m = (rowDot3(W, dy, X, o, C) * s) / C; // mean(x̂ ⊙ w⊙dy)
-      for (let c = 0; c < C; c++)
-        dx[o + c] = s * ((W[c] as number) * (dy[o + c] as number) - (X[o + c] as number) * s * m);
+      // g = w⊙dy written into dx's row first, so the projection is one rowDot and dx is updated in place
+      for (let c = 0; c < C; c++) dx[o + c] = (W[c] as number) * (dy[o + c] as number);
+      const m = (rowDot(dx, X, o, C) * s) / C; // mean(x̂ ⊙ w⊙dy)
+      for (let c = 0; c < C; c++) dx[o + c] = s * ((dx[o + c] as number) - (X[o + c] as number) * s * m);
     }
   }
   return [dx, dw];
