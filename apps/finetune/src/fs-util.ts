@@ -1,7 +1,7 @@
 // fs-util.ts — output directories that appear whole or not at all.
 import fs from 'node:fs';
 import path from 'node:path';
-import { TsloraError } from '@tslora/core-tensor';
+import { replaceDir, TsloraError } from '@tslora/core-tensor';
 
 /**
  * Refuses an existing non-empty directory unless force (then it is replaced at the end, not before),
@@ -39,16 +39,8 @@ export function buildDirAtomically<T>(out: string, build: (tmp: string) => T, fo
   fs.mkdirSync(tmp);
   try {
     const result = build(tmp);
-    if (fs.existsSync(out)) {
-      // The old one is renamed aside whole before the new one moves in (and deleted after), so a kill
-      // never leaves `out` half-deleted; the next run removes the `.old` with the other temp dirs.
-      const old = `${tmp}.old`;
-      fs.renameSync(out, old);
-      fs.renameSync(tmp, out);
-      fs.rmSync(old, { recursive: true, force: true });
-    } else {
-      fs.renameSync(tmp, out);
-    }
+    // never half-deleted; a set-aside `.old` or `.trash` of a killed run goes with the other temp dirs
+    replaceDir(tmp, out);
     return result;
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });

@@ -8,7 +8,9 @@ import {
   encodeF32,
   FileFormatError,
   isFloatDType,
+  replaceDir,
   SafetensorsWriter,
+  SET_ASIDE_SUFFIX,
   shapeStr,
   type Tensor,
   TsloraError,
@@ -195,31 +197,6 @@ function copyConfig(modelDir: string, tmp: string, dtype: MergeOutDType): void {
   fs.writeFileSync(dst, `${JSON.stringify(cfg, null, 2)}\n`);
 }
 
-/** Suffix of a replaced output set aside during publish(); see restoreSetAside(). */
-const SET_ASIDE = '.old';
-
-/**
- * Moves the finished temp dir onto outDir, replacing an old one only after the new one is complete.
- * A directory cannot be replaced atomically from Node (Linux's renameat2 RENAME_EXCHANGE is not
- * exposed), so the old one is first renamed aside: a kill between the two renames leaves outDir
- * absent and the complete old output at `<tmp>.old`, which the next merge into the same outDir
- * moves back before anything else (restoreSetAside) — the previous output is never lost. The old
- * output is renamed to `<tmp>.trash` before it is deleted, so a `.old` is never partial.
- */
-function publish(tmp: string, outDir: string): void {
-  if (!fs.existsSync(outDir)) {
-    fs.renameSync(tmp, outDir);
-    return;
-  }
-  const old = `${tmp}${SET_ASIDE}`;
-  fs.renameSync(outDir, old);
-  fs.renameSync(tmp, outDir);
-  // renamed before deleting, so a `.old` is always whole: a kill during the deletion leaves a `.trash`
-  const trash = `${tmp}.trash`;
-  fs.renameSync(old, trash);
-  fs.rmSync(trash, { recursive: true, force: true });
-}
-
 /** `.OUT.merge-PID-HEX` temp dirs (and set-aside outputs) of merges into outDir. */
 function leftovers(outDir: string): string[] {
   const parent = nodePath.dirname(outDir);
@@ -232,13 +209,13 @@ function leftovers(outDir: string): string[] {
 }
 
 /**
- * A merge killed between publish()'s two renames left outDir absent and its previous contents set
- * aside: put them back, so the previous output is where the user left it. Returns true if it did.
+ * A merge killed between replaceDir()'s two renames left outDir absent and its previous contents set
+ * aside whole: put them back, so the previous output is where the user left it. Returns true if it did.
  */
 export function restoreSetAside(outDir: string): boolean {
   const dir = nodePath.resolve(outDir);
   if (fs.existsSync(dir)) return false;
-  const aside = leftovers(dir).find((f) => f.endsWith(SET_ASIDE));
+  const aside = leftovers(dir).find((f) => f.endsWith(SET_ASIDE_SUFFIX));
   if (!aside) return false;
   fs.renameSync(aside, dir);
   return true;
@@ -277,7 +254,7 @@ export function mergeCheckpoint(o: MergeCheckpointOptions): MergeSummary {
     }
     const files = fs.readdirSync(tmp).sort();
     const bytesWritten = files.reduce((s, f) => s + fs.statSync(nodePath.join(tmp, f)).size, 0);
-    publish(tmp, outDir);
+    replaceDir(tmp, outDir); // a kill mid-replace leaves the old output whole at <tmp>.old: see restoreSetAside
     return { tensorsMerged: stats.merged, maxAbsDelta: stats.maxAbsDelta, bytesWritten, files };
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });

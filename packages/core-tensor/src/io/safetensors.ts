@@ -1,5 +1,6 @@
 // safetensors.ts — the safetensors reader and writers, one import for both (see safetensors-read.ts / -write.ts).
 
+export { replaceDir, SET_ASIDE_SUFFIX } from './replace-dir.js';
 export {
   findDuplicateKey,
   MAX_HEADER_SIZE,
