@@ -2,6 +2,7 @@
 import type { Command } from '../cli/command.js';
 import { demoCommand } from './demo.js';
 import { evalCommand } from './eval.js';
+import { explainCommand } from './explain.js';
 import { generateCommand } from './generate.js';
 import { initTiny } from './init-tiny.js';
 import { inspectCommand } from './inspect.js';
@@ -16,4 +17,5 @@ export const COMMANDS: readonly Command[] = [
   generateCommand,
   inspectCommand,
   demoCommand,
+  explainCommand,
 ];

@@ -1,6 +1,7 @@
 // report/html.ts — report.html: config, data stats, trainable parameters, loss chart, metrics, samples.
 // One self-contained file (inline SVG and CSS, no script): it opens from disk with no network.
 import type { StepMetrics } from '../train/metrics.js';
+import { EXPLAIN_MARK, explainLinkHtml } from './explain-link.js';
 import { lossSvg } from './loss-svg.js';
 
 export interface ReportInput {
@@ -11,6 +12,8 @@ export interface ReportInput {
   metrics: readonly StepMetrics[];
   final: Record<string, number | string | undefined>;
   samples: { prompt: string; output: string }[];
+  /** Relative link to a `finetune explain` page (else a marker that `finetune explain --adapter` fills in). */
+  explainHref?: string;
 }
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -48,6 +51,7 @@ th{font-weight:600;color:#555}.grid{display:flex;gap:3em;flex-wrap:wrap}
 </style></head><body>
 <h1>${esc(r.title)}</h1>
 <p>${esc(r.trainable)}</p>
+${r.explainHref ? explainLinkHtml(r.explainHref) : EXPLAIN_MARK}
 <h2>Loss</h2>
 <figure id="loss-chart">${lossSvg(r.metrics)}</figure>
 <h2>Final metrics</h2>
