@@ -39,7 +39,7 @@ function naiveLora(a: LoraArithmetic): Float64Array {
   const y = new Float64Array(T * a.out);
   for (let t = 0; t < T; t++) {
     const h = new Float64Array(a.r);
-    for (let k = 0; k < a.r; k++) for (let i = 0; i < a.in; i++) h[k] += a.x[t * a.in + i]! * a.A[k * a.in + i]!;
+    for (let k = 0; k < a.r; k++) for (let i = 0; i < a.in; i++) h[k] = h[k]! + a.x[t * a.in + i]! * a.A[k * a.in + i]!;
     for (let o = 0; o < a.out; o++) {
       let v = a.bias ? a.bias[o]! : 0;
       for (let i = 0; i < a.in; i++) v += a.x[t * a.in + i]! * a.W[o * a.in + i]!;
