@@ -32,6 +32,20 @@ const root = fs.mkdtempSync(path.join(os.tmpdir(), 'explain-browser-'));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 if (!hasBrowser) console.warn(`explain browser test skipped: no ${CHROMIUM} (apt-get install chromium)`);
 
+/** The few DOM members the page checks use (this package compiles without the DOM lib). */
+interface PageImage {
+  complete: boolean;
+  naturalWidth: number;
+  src: string;
+  dataset: { file?: string };
+  decode(): Promise<void>;
+  getBoundingClientRect(): { width: number; height: number };
+}
+interface PageDocument {
+  images: ArrayLike<PageImage>;
+  querySelectorAll(selector: string): { length: number };
+}
+
 interface Loaded {
   errors: string[];
   offline: string[];
@@ -64,7 +78,7 @@ async function render(file: string): Promise<Loaded> {
     await page.goto(`file://${file}`, { waitUntil: 'load' });
     const images = await page.evaluate(async () =>
       Promise.all(
-        [...document.images].map(async (img) => {
+        Array.from((globalThis as unknown as { document: PageDocument }).document.images, async (img) => {
           const decoded = await img.decode().then(
             () => true,
             () => false,
@@ -81,7 +95,9 @@ async function render(file: string): Promise<Loaded> {
         }),
       ),
     );
-    const svgs = await page.evaluate(() => document.querySelectorAll('svg').length);
+    const svgs = await page.evaluate(
+      () => (globalThis as unknown as { document: PageDocument }).document.querySelectorAll('svg').length,
+    );
     return { errors, offline, images, svgs };
   } finally {
     await ctx.close();
