@@ -92,7 +92,7 @@ export function loraArithmetic(model: Module, opts: { rank: number; seed: number
   };
 }
 
-/** W, A, B and ΔW drawn to scale (longest side 180 px, at least 3 px), with their shapes and counts. */
+/** W, B, A and the merged W′ = W + s·B·A drawn to scale (longest side 180 px, at least 3 px), with their shapes and counts. */
 export function loraShapesSvg(a: LoraArithmetic): string {
   const k = 180 / Math.max(a.out, a.in);
   const px = (n: number) => Math.max(3, Math.round(n * k));
@@ -100,7 +100,7 @@ export function loraShapesSvg(a: LoraArithmetic): string {
     { name: 'W (frozen)', rows: a.out, cols: a.in, fill: '#c6dbef' },
     { name: 'B', rows: a.out, cols: a.r, fill: '#fdae6b' },
     { name: 'A', rows: a.r, cols: a.in, fill: '#fdd0a2' },
-    { name: `ΔW = ${fmt(a.scaling)}·B·A`, rows: a.out, cols: a.in, fill: '#fee6ce' },
+    { name: 'W′ (merged)', rows: a.out, cols: a.in, fill: '#fee6ce' },
   ];
   const gap = 50;
   const top = 50;
@@ -117,7 +117,7 @@ export function loraShapesSvg(a: LoraArithmetic): string {
       `<text x="${cx}" y="${top + px(a.out) + 18}" text-anchor="middle">${b.rows}×${b.cols}</text>`,
       `<text x="${cx}" y="${top + px(a.out) + 34}" text-anchor="middle">${(b.rows * b.cols).toLocaleString('en-US')} values</text>`,
     );
-    const op = ['vs', '·', '=', ''][i] as string;
+    const op = [`+ ${fmt(a.scaling)}·`, '·', '=', ''][i] as string; // W′ = W + s·B·A
     if (op)
       parts.push(`<text x="${x + w + gap / 2}" y="${top + h / 2}" text-anchor="middle" font-size="16">${op}</text>`);
     x += w + gap;
@@ -146,7 +146,7 @@ export function loraSection(a: LoraArithmetic): Section {
       `The layer computes output = input·Wᵀ + s·(input·Aᵀ)·Bᵀ with s = lora_alpha/r = ${fmt(a.scaling)}. On a random input of ${TOKENS} tokens, the formula written out with tensor ops and the LoraLinear module that training runs differ by at most ${a.maxDiff.moduleVsFormula.toExponential(2)} (float32 rounding).`,
       `Merging folds the update into the weight once: W′ = W + s·B·A. input·W′ᵀ differs from the unmerged output by at most ${a.maxDiff.mergedVsFormula.toExponential(2)}, which is why a merged model needs no LoRA code at inference.`,
     ],
-    figures: [{ file: 'lora.svg', alt: `W, A, B and ΔW of ${a.layer} drawn to scale`, svg: loraShapesSvg(a) }],
+    figures: [{ file: 'lora.svg', alt: `W + s·B·A = W′ for ${a.layer}, drawn to scale`, svg: loraShapesSvg(a) }],
     table: {
       head: ['token', 'output[0..3] (formula)', 'LoraLinear module', 'merged W′'],
       rows: Array.from({ length: TOKENS }, (_, t) => [
