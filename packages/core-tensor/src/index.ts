@@ -24,6 +24,8 @@ export * from './ops/index.js';
 export * from './optim/index.js';
 // ---- plotting ----
 export { type PlotActivationsOptions, plotActivations } from './plot.js';
+// ---- frozen-weight quantization (QLoRA) ----
+export * from './quant/index.js';
 export { Random } from './random.js';
 export { broadcastShapes, normAxis, numel, type Shape, shapeEq, shapeStr, stridesOf } from './shape.js';
 // ---- tensors and autograd ----

@@ -1,0 +1,13 @@
+// quant/index.ts — group-wise weight quantization and the frozen-weight storages built on it.
+export {
+  allocQuantized,
+  checkQuantOptions,
+  dequantizeRows,
+  type QuantBits,
+  type QuantizedMatrix,
+  type QuantOptions,
+  quantizedBytes,
+  quantizeMatrix,
+  quantizeRowsInto,
+  zeroPointRowBytes,
+} from './quantize.js';
