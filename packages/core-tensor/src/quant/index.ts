@@ -1,4 +1,6 @@
 // quant/index.ts — group-wise weight quantization and the frozen-weight storages built on it.
+
+export { type FrozenStorage, FrozenWeight, WeightScratch } from './frozen-weight.js';
 export {
   allocQuantized,
   checkQuantOptions,
