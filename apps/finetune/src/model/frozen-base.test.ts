@@ -21,7 +21,8 @@ import {
 import { applyLora, loraModules } from '@tslora/lora';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FIXTURES } from '../../test/golden.js';
-import { isProjectionWeight, type QuantizeOptions } from './frozen-base.js';
+import { resolveTrainOptions } from '../commands/train-options.js';
+import { DEFAULT_Q_GROUP_SIZE, isProjectionWeight, type QuantizeOptions, quantizeOf } from './frozen-base.js';
 import { loadModel } from './load.js';
 
 registerBackend(tsBackend);
@@ -145,5 +146,35 @@ describe('--quantize errors (exit 2, nothing loaded)', () => {
     expect(e.exitCode).toBe(2);
     expect(e.message).toContain('already quantized');
     expect(e.message).toContain('"gptq"');
+  });
+});
+
+describe('--quantize flags of train', () => {
+  const usage = (flags: Record<string, string | number | boolean>): string => {
+    try {
+      resolveTrainOptions({ model: 'm', data: 'd', out: 'o', ...flags });
+    } catch (e) {
+      expect((e as TsloraError).exitCode).toBe(2);
+      return (e as Error).message;
+    }
+    throw new Error('expected a usage error');
+  };
+
+  it('refuses --quantize with --fine-tune-type full, and --q-group-size without int8/int4', () => {
+    expect(usage({ quantize: 'int4', 'fine-tune-type': 'full' })).toContain(
+      '--quantize int4 cannot be used with --fine-tune-type full',
+    );
+    expect(usage({ 'q-group-size': 64 })).toContain('--q-group-size needs --quantize int8 or int4');
+    expect(usage({ quantize: 'bf16', 'q-group-size': 64 })).toContain('not to --quantize bf16');
+  });
+
+  it('passes the mode and group size through (absent: the exact f32 path)', () => {
+    const o = resolveTrainOptions({ model: 'm', data: 'd', out: 'o', quantize: 'int8', 'q-group-size': 32 });
+    expect(quantizeOf(o)).toEqual({ mode: 'int8', groupSize: 32 });
+    expect(quantizeOf(resolveTrainOptions({ model: 'm', data: 'd', out: 'o', quantize: 'int4' }))).toEqual({
+      mode: 'int4',
+      groupSize: DEFAULT_Q_GROUP_SIZE,
+    });
+    expect(quantizeOf(resolveTrainOptions({ model: 'm', data: 'd', out: 'o' }))).toBeUndefined();
   });
 });

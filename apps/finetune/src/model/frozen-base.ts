@@ -94,3 +94,8 @@ export function installFrozen(model: Module, name: string, fw: FrozenWeight): vo
 export function newScratch(): WeightScratch {
   return new WeightScratch();
 }
+
+/** The load options of a training run's --quantize/--q-group-size (undefined: exact f32). */
+export function quantizeOf(o: { quantize?: QuantizeMode; qGroupSize?: number }): QuantizeOptions | undefined {
+  return o.quantize ? { mode: o.quantize, groupSize: o.qGroupSize ?? DEFAULT_Q_GROUP_SIZE } : undefined;
+}

@@ -1,5 +1,7 @@
 // train/options.ts — every knob of a training run: one typed object, its defaults and flag specs.
 import type { FlagSpecs } from '../cli/flags.js';
+import { QUANTIZE_FLAGS } from '../cli/quantize-flags.js';
+import type { QuantizeMode } from '../model/frozen-base.js';
 
 export interface TrainOptions {
   model: string;
@@ -30,6 +32,9 @@ export interface TrainOptions {
   valBatches?: number;
   resume?: string;
   fineTuneType: 'lora' | 'full';
+  /** --quantize: the frozen base's storage (absent: exact f32). */
+  quantize?: QuantizeMode;
+  qGroupSize?: number;
   strict: boolean;
   force: boolean;
 }
@@ -83,6 +88,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
     default: 'lora',
     help: 'lora trains A/B only; full trains every weight',
   },
+  ...QUANTIZE_FLAGS,
   strict: { kind: 'boolean', default: false, help: 'refuse samples longer than --max-seq-len instead of truncating' },
   force: { kind: 'boolean', default: false, help: 'write into a non-empty --out' },
   json: { kind: 'boolean', help: 'print one JSON summary; no progress line' },
