@@ -3,6 +3,7 @@
 export { type BackwardFn, backward, type GradNode, isGradEnabled, noGrad, record } from './autograd.js';
 // ---- backends ----
 export * from './backend/index.js';
+export { checkpoint } from './checkpoint.js';
 // ---- dtypes and checkpoint I/O ----
 export * from './dtype.js';
 export * from './errors.js';

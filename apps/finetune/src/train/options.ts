@@ -35,6 +35,8 @@ export interface TrainOptions {
   /** --quantize: the frozen base's storage (absent: exact f32). */
   quantize?: QuantizeMode;
   qGroupSize?: number;
+  /** --grad-checkpoint: recompute each decoder layer's forward in backward (keeps only layer inputs). */
+  gradCheckpoint: boolean;
   strict: boolean;
   force: boolean;
 }
@@ -89,6 +91,11 @@ export const TRAIN_FLAGS: FlagSpecs = {
     help: 'lora trains A/B only; full trains every weight',
   },
   ...QUANTIZE_FLAGS,
+  'grad-checkpoint': {
+    kind: 'boolean',
+    default: false,
+    help: "recompute each decoder layer's forward during backward: activations of one layer plus the layer inputs",
+  },
   strict: { kind: 'boolean', default: false, help: 'refuse samples longer than --max-seq-len instead of truncating' },
   force: { kind: 'boolean', default: false, help: 'write into a non-empty --out' },
   json: { kind: 'boolean', help: 'print one JSON summary; no progress line' },
