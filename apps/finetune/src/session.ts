@@ -2,6 +2,7 @@
 import { TsloraError, useBestBackend } from '@tslora/core-tensor';
 import { loadAdapter } from '@tslora/lora';
 import { type LoadedTokenizer, loadTokenizer } from '@tslora/tokenizer-inspect';
+import type { QuantizeOptions } from './model/frozen-base.js';
 import { type LoadedModel, loadModel } from './model/load.js';
 
 /** Selects the fast backend once per process (onnxruntime-node), falling back to TypeScript. */
@@ -18,8 +19,8 @@ export interface Session extends LoadedModel {
  * Loads the model, its tokenizer and optionally a PEFT adapter. The tokenizer must fit the
  * embedding: an id ≥ config.vocab_size would index past the embedding rows.
  */
-export function openSession(modelDir: string, adapterDir?: string): Session {
-  const loaded = loadModel(modelDir);
+export function openSession(modelDir: string, adapterDir?: string, quantize?: QuantizeOptions): Session {
+  const loaded = loadModel(modelDir, quantize ? { quantize } : {});
   const tokenizer = loadTokenizer(modelDir);
   if (tokenizer.highestTokenId >= loaded.config.vocabSize) {
     throw new TsloraError(

@@ -3,6 +3,7 @@
 export { type BackwardFn, backward, type GradNode, isGradEnabled, noGrad, record } from './autograd.js';
 // ---- backends ----
 export * from './backend/index.js';
+export { checkpoint } from './checkpoint.js';
 // ---- dtypes and checkpoint I/O ----
 export * from './dtype.js';
 export * from './errors.js';
@@ -24,6 +25,8 @@ export * from './ops/index.js';
 export * from './optim/index.js';
 // ---- plotting ----
 export { type PlotActivationsOptions, plotActivations } from './plot.js';
+// ---- frozen-weight quantization (QLoRA) ----
+export * from './quant/index.js';
 export { Random } from './random.js';
 export { broadcastShapes, normAxis, numel, type Shape, shapeEq, shapeStr, stridesOf } from './shape.js';
 // ---- tensors and autograd ----

@@ -1,6 +1,7 @@
 // lora-linear.ts — LoraLinear: a frozen Linear plus a trainable low-rank update, named as PEFT names it.
 import {
   dropout,
+  type FrozenWeight,
   getBackend,
   gradBuffer,
   Linear,
@@ -18,7 +19,8 @@ import type { LoraInit } from './config.js';
 interface LoraOperands {
   X: Float32Array; // (N,in)
   XD: Float32Array; // (N,in) dropout(x), or X itself
-  W: Float32Array; // (out,in)
+  W: Float32Array; // (out,in), empty when FW holds the weight
+  FW: FrozenWeight | null; // a bf16/int8/int4 frozen base (QLoRA), else null
   bias: Float32Array | null; // (out)
   A: Float32Array; // (r,in)
   B: Float32Array; // (out,r)
@@ -40,7 +42,9 @@ function loraLinearForward(o: LoraOperands): { y: Float32Array; hs: Float32Array
   const be = getBackend();
   const { n, inF, out, r } = o;
   // y: (N,out) = x·Wᵀ (+ b), into a pooled buffer (the model recycles it with doneWith)
-  const y = be.gemm({ a: o.X, b: o.W, m: n, n: out, k: inF, transB: true, out: gradBuffer(n * out) });
+  const y = o.FW
+    ? o.FW.forward(o.X, n, gradBuffer(n * out))
+    : be.gemm({ a: o.X, b: o.W, m: n, n: out, k: inF, transB: true, out: gradBuffer(n * out) });
   if (o.bias) {
     const bd = o.bias;
     for (let i = 0; i < n; i++) for (let j = 0; j < out; j++) y[i * out + j] = y[i * out + j]! + bd[j]!;
@@ -71,7 +75,9 @@ function loraLinearBackward(
   // dA: (r,in) = dhᵀ·xd
   const dA = nA && dh ? be.gemm({ a: dh, b: o.XD, m: r, n: inF, k: n, transA: true }) : null;
   // dx: (N,in) = dy·W (+ dh·A when xd is x); outputs from the gradient pool (recycled by backward())
-  const dx = nx ? be.gemm({ a: dy, b: o.W, m: n, n: inF, k: out, out: gradBuffer(n * inF) }) : null;
+  const dxOut = nx ? gradBuffer(n * inF) : null;
+  const dx =
+    dxOut && (o.FW ? o.FW.backwardInput(dy, n, dxOut) : be.gemm({ a: dy, b: o.W, m: n, n: inF, k: out, out: dxOut }));
   let dxd: Float32Array | null = null;
   if (nxd && dh) {
     if (o.XD === o.X && dx) be.gemm({ a: dh, b: o.A, m: n, n: inF, k: r, beta: 1, out: dx });
@@ -104,11 +110,12 @@ export function loraLinear(
   A: Tensor,
   B: Tensor,
   scaling: number,
+  frozen: FrozenWeight | null = null,
 ): Tensor {
-  const [out, inF] = W.shape as [number, number];
+  const [out, inF] = frozen ? [frozen.outFeatures, frozen.inFeatures] : (W.shape as [number, number]);
   const r = A.dim(0);
   const ok =
-    W.ndim === 2 &&
+    (frozen !== null || W.ndim === 2) &&
     A.ndim === 2 &&
     B.ndim === 2 &&
     x.dim(-1) === inF &&
@@ -126,6 +133,7 @@ export function loraLinear(
     X: x.f32,
     XD: xd.f32,
     W: W.f32,
+    FW: frozen,
     bias: b ? b.f32 : null,
     A: A.f32,
     B: B.f32,
@@ -199,6 +207,7 @@ export class LoraLinear extends Module {
     if (this._merged) return this.base_layer.forward(x);
     const xd = this.loraDropout > 0 ? dropout(x, this.loraDropout, this._rng, this._training) : x;
     const base = this.base_layer;
-    return loraLinear(x, xd, base.weight, base.bias, this.lora_A.weight, this.lora_B.weight, this.scaling);
+    const { weight, bias, frozen } = base;
+    return loraLinear(x, xd, weight, bias, this.lora_A.weight, this.lora_B.weight, this.scaling, frozen);
   }
 }

@@ -106,6 +106,11 @@ export function mergeLora(model: Module, opts: MergeOptions = {}): string[] {
   const done: string[] = [];
   for (const [path, m] of loraModules(model)) {
     if (m.merged) continue;
+    if (m.base_layer.frozen) {
+      throw new TsloraError(`mergeLora: ${path} has a ${m.base_layer.frozen.storage} frozen base (--quantize)`, {
+        hint: 'merge into the original checkpoint instead: `finetune merge` streams the exact base weights',
+      });
+    }
     const W = m.base_layer.weight;
     W.f32.set(
       mergedWeight(W, m.lora_A.weight, m.lora_B.weight, m.scaling, opts.dtype ?? 'f32', `${path}.base_layer.weight`)

@@ -1,6 +1,7 @@
 // commands/eval.ts — `finetune eval`: mean loss per target token, perplexity and token count.
 import type { Command } from '../cli/command.js';
 import { bool, MODEL_FLAGS, num, optStr, str } from '../cli/command.js';
+import { QUANTIZE_FLAGS, quantizeFrom } from '../cli/quantize-flags.js';
 import { encodeRecords } from '../data/format.js';
 import { readJsonl } from '../data/jsonl.js';
 import { evaluate } from '../evaluate.js';
@@ -11,6 +12,7 @@ export const evalCommand: Command = {
   summary: 'mean cross-entropy per target token, perplexity and token count on a JSONL file',
   flags: {
     ...MODEL_FLAGS,
+    ...QUANTIZE_FLAGS,
     data: { kind: 'string', required: true, help: 'JSONL file ({"text"}, {"prompt","completion"} or {"messages"})' },
     'batch-size': { kind: 'int', min: 1, default: 4, help: 'sequences per forward pass' },
     'max-seq-len': { kind: 'int', min: 2, default: 2048, help: 'longer samples are truncated' },
@@ -19,7 +21,7 @@ export const evalCommand: Command = {
   },
   run(v, io) {
     initBackend(io.note);
-    const s = openSession(str(v, 'model'), optStr(v, 'adapter'));
+    const s = openSession(str(v, 'model'), optStr(v, 'adapter'), quantizeFrom(v));
     const file = str(v, 'data');
     const { examples, truncated } = encodeRecords(file, readJsonl(file), s.tokenizer, {
       maxSeqLen: num(v, 'max-seq-len'),

@@ -2,6 +2,7 @@
 import { Random } from '@tslora/core-tensor';
 import type { Command } from '../cli/command.js';
 import { bool, MODEL_FLAGS, num, optStr, str } from '../cli/command.js';
+import { QUANTIZE_FLAGS, quantizeFrom } from '../cli/quantize-flags.js';
 import { generate } from '../generate.js';
 import { initBackend, openSession } from '../session.js';
 
@@ -10,6 +11,7 @@ export const generateCommand: Command = {
   summary: 'generate text (greedy at temperature 0), optionally with an adapter, with a KV cache',
   flags: {
     ...MODEL_FLAGS,
+    ...QUANTIZE_FLAGS,
     prompt: { kind: 'string', required: true, help: 'prompt text' },
     chat: { kind: 'boolean', help: "wrap the prompt as a user turn with the checkpoint's chat template" },
     'max-tokens': { kind: 'int', min: 1, default: 100, help: 'new tokens at most' },
@@ -20,7 +22,7 @@ export const generateCommand: Command = {
   },
   run(v, io) {
     initBackend(io.note);
-    const s = openSession(str(v, 'model'), optStr(v, 'adapter'));
+    const s = openSession(str(v, 'model'), optStr(v, 'adapter'), quantizeFrom(v));
     const tok = s.tokenizer;
     const prompt = str(v, 'prompt');
     const promptIds = bool(v, 'chat')

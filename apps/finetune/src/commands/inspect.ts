@@ -4,7 +4,9 @@ import { applyLora, trainableReport } from '@tslora/lora';
 import { formatReport, inspectCheckpoint } from '@tslora/tokenizer-inspect';
 import type { Command } from '../cli/command.js';
 import { bool, optStr, str } from '../cli/command.js';
+import { QUANTIZE_FLAGS, quantizeFrom } from '../cli/quantize-flags.js';
 import { readConfig } from '../model/load.js';
+import { formatPlan, memoryPlan } from '../model/memory-plan.js';
 import { QwenForCausalLM } from '../model/qwen.js';
 import { parseTargets } from './targets.js';
 
@@ -17,6 +19,12 @@ export const inspectCommand: Command = {
     targets: { kind: 'string', help: 'LoRA targets: all-linear or a comma list (q_proj,v_proj,…)' },
     norms: { kind: 'boolean', default: true, help: 'embedding row-norm statistics (reads the embedding)' },
     json: { kind: 'boolean', help: 'print one JSON object' },
+    // the memory plan (printed with --quantize or --plan): what a LoRA run of this model would hold
+    plan: { kind: 'boolean', help: 'print the memory plan of a LoRA run (implied by --quantize)' },
+    ...QUANTIZE_FLAGS,
+    'seq-len': { kind: 'int', min: 1, default: 512, help: 'memory plan: tokens per sequence' },
+    'batch-size': { kind: 'int', min: 1, default: 1, help: 'memory plan: sequences per micro-batch' },
+    'grad-checkpoint': { kind: 'boolean', default: false, help: 'memory plan: with --grad-checkpoint' },
   },
   run(v, io) {
     const dir = str(v, 'model');
@@ -52,8 +60,17 @@ export const inspectCommand: Command = {
       applyLora(model, { r: rank ?? 8, alpha: 2 * (rank ?? 8), targetModules: parseTargets(targets ?? 'all-linear') });
       lora = trainableReport(model);
     }
+    const quantize = quantizeFrom(v);
+    const planOpts = {
+      quantize,
+      rank: rank ?? 16,
+      seqLen: v['seq-len'] as number,
+      batchSize: v['batch-size'] as number,
+      gradCheckpoint: bool(v, 'grad-checkpoint'),
+    };
+    const plan = quantize || bool(v, 'plan') ? memoryPlan(config, planOpts) : undefined;
     if (io.json) {
-      io.out(JSON.stringify({ config: summary, tokenizer, ...(lora ? { lora } : {}) }));
+      io.out(JSON.stringify({ config: summary, tokenizer, ...(lora ? { lora } : {}), ...(plan ? { plan } : {}) }));
       return;
     }
     const w = Math.max(...Object.keys(summary).map((k) => k.length));
@@ -68,5 +85,6 @@ export const inspectCommand: Command = {
     io.out('');
     io.out(formatReport(tokenizer));
     if (lora) io.out(`\nLoRA (r=${rank ?? 8}, targets ${targets ?? 'all-linear'}): ${lora.text}`);
+    if (plan) io.out(`\n${formatPlan(plan, planOpts)}`);
   },
 };

@@ -109,6 +109,8 @@ export const mergeCommand: Command = {
     io.out(
       `merged ${summary.tensorsMerged} tensors into ${str(v, 'out')} (max |ΔW| ${summary.maxAbsDelta.toExponential(3)}, ${(summary.bytesWritten / 2 ** 20).toFixed(1)} MiB)`,
     );
+    // QLoRA: an adapter trained on a --quantize'd base is still merged into the exact weights read here.
+    io.out(`base weights: the exact ${str(v, 'model')} tensors (never a bf16/int8/int4 copy from --quantize)`);
     if (verify)
       io.out(
         `verify: max |logit(base+adapter) − logit(merged)| = ${verify.maxAbsLogitDiff.toExponential(3)} over ${verify.tokens} tokens (max |logit| ${verify.maxAbsLogit.toFixed(2)})`,

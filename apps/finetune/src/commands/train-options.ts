@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { FileFormatError } from '@tslora/core-tensor';
 import { closest } from 'fastest-levenshtein';
 import { checkValue, type FlagValues, usageError, withDefaults } from '../cli/flags.js';
+import { quantizeFrom } from '../cli/quantize-flags.js';
 import { camel, TRAIN_FLAGS, type TrainOptions } from '../train/options.js';
 
 /** Reads a --config JSON file whose keys are flag names (`batch-size`) or field names (`batchSize`). */
@@ -36,6 +37,13 @@ export function resolveTrainOptions(flags: FlagValues): TrainOptions {
   const merged = withDefaults('train', { ...fromFile, ...flags }, TRAIN_FLAGS);
   if (merged.iters !== undefined && merged.epochs !== undefined)
     throw usageError('--iters and --epochs conflict', 'give one of them');
+  if (merged.quantize !== undefined && merged['fine-tune-type'] === 'full') {
+    throw usageError(
+      `--quantize ${merged.quantize} cannot be used with --fine-tune-type full: a quantized weight cannot be trained`,
+      'drop --quantize, or train LoRA adapters (--fine-tune-type lora) on the quantized base',
+    );
+  }
+  quantizeFrom(merged); // --q-group-size without --quantize, or with bf16
   if (
     merged['fine-tune-type'] === 'full' &&
     (flags.rank !== undefined || flags.alpha !== undefined || flags.rslora !== undefined)

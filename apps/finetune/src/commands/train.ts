@@ -7,6 +7,7 @@ import type { Command } from '../cli/command.js';
 import { encodeRecords } from '../data/format.js';
 import { readJsonl, resolveDataPaths } from '../data/jsonl.js';
 import { checkOutDir, removeStaleTemps } from '../fs-util.js';
+import { quantizeOf } from '../model/frozen-base.js';
 import { writeReports } from '../report/write.js';
 import { initBackend, openSession } from '../session.js';
 import { TRAIN_FLAGS, type TrainOptions } from '../train/options.js';
@@ -51,7 +52,7 @@ export async function runTrain(o: TrainOptions, io: Parameters<Command['run']>[1
   // A run killed while writing report.html or metrics leaves the atomic write's temp file behind.
   removeStaleTemps(o.out, RUN_OUTPUTS);
   initBackend(io.note);
-  const s = openSession(o.model);
+  const s = openSession(o.model, undefined, quantizeOf(o));
   const data = loadTrainData(o, s.tokenizer, io.note);
   const padId = s.tokenizer.padTokenId ?? s.tokenizer.eosTokenIds[0] ?? 0;
   fs.mkdirSync(o.out, { recursive: true });

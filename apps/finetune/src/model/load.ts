@@ -3,6 +3,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CheckpointReader, FileFormatError, shapeEq, shapeStr, TsloraError } from '@tslora/core-tensor';
 import { parseQwenConfig, type QwenConfig } from './config.js';
+import {
+  checkNotPreQuantized,
+  installFrozen,
+  isProjectionWeight,
+  newScratch,
+  type QuantizeOptions,
+  readFrozen,
+} from './frozen-base.js';
 import { QwenForCausalLM } from './qwen.js';
 
 /** Reads and validates `dir/config.json`. */
@@ -37,10 +45,11 @@ export interface LoadedModel {
  * Builds the model from config.json and fills it from the safetensors, decoding bf16/f16 to f32.
  * Every key and shape is checked first, and all problems are reported together.
  */
-export function loadModel(dir: string): LoadedModel {
+export function loadModel(dir: string, opts: { quantize?: QuantizeOptions } = {}): LoadedModel {
   const config = readConfig(dir);
   const reader = CheckpointReader.open(dir);
   try {
+    if (opts.quantize) checkNotPreQuantized(dir, reader);
     const model = new QwenForCausalLM(config);
     const params = new Map(model.namedParameters());
     const missing: string[] = [];
@@ -72,10 +81,14 @@ export function loadModel(dir: string): LoadedModel {
       );
     }
     const dtypes = new Set<string>();
+    const scratch = opts.quantize ? newScratch() : undefined;
     for (const [name, p] of params) {
       const t = reader.get(name);
       dtypes.add(t.info.dtype);
-      p.data = reader.readF32(name);
+      // --quantize: the projection goes straight into its frozen storage (frozen-base.ts)
+      if (opts.quantize && scratch && isProjectionWeight(name))
+        installFrozen(model, name, readFrozen(reader, name, opts.quantize, scratch));
+      else p.data = reader.readF32(name);
     }
     model.freeze();
     return { model, config, dtype: dtypes.size === 1 ? ([...dtypes][0] as string) : [...dtypes].join('+') };

@@ -9,6 +9,7 @@
 // instead of a fresh allocation per op per step. Never pass a tensor that is returned or cached.
 import { applyRotary, type KVCache, rotaryEmbedding, scaledDotProductAttention } from '@tslora/attention';
 import {
+  checkpoint,
   doneWith,
   Embedding,
   Linear,
@@ -177,6 +178,8 @@ export class QwenForCausalLM extends Module {
   lm_head: Linear;
   readonly _config: QwenConfig;
   _rope: RopeTables | undefined;
+  /** --grad-checkpoint: recompute each decoder layer in backward; `rng` is the one LoRA dropout draws from. */
+  _gradCheckpoint: { rng?: Random } | null = null;
 
   constructor(config: QwenConfig, rng?: Random) {
     super();
@@ -212,7 +215,9 @@ export class QwenForCausalLM extends Module {
     };
     let x = this.model.embed_tokens.forward(ids); // (B,T,C)
     for (const layer of this.model.layers) {
-      const next = layer.forward(x, ctx);
+      const gc = this._gradCheckpoint;
+      const params = gc ? layer.trainableParameters().map(([, t]) => t) : [];
+      const next = gc ? checkpoint((t) => layer.forward(t, ctx), x, params, gc.rng) : layer.forward(x, ctx);
       doneWith(x); // a layer output (or the embedding rows, not pooled: a no-op)
       x = next;
     }

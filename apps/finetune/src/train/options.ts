@@ -1,5 +1,7 @@
 // train/options.ts — every knob of a training run: one typed object, its defaults and flag specs.
 import type { FlagSpecs } from '../cli/flags.js';
+import { QUANTIZE_FLAGS } from '../cli/quantize-flags.js';
+import type { QuantizeMode } from '../model/frozen-base.js';
 
 export interface TrainOptions {
   model: string;
@@ -30,6 +32,11 @@ export interface TrainOptions {
   valBatches?: number;
   resume?: string;
   fineTuneType: 'lora' | 'full';
+  /** --quantize: the frozen base's storage (absent: exact f32). */
+  quantize?: QuantizeMode;
+  qGroupSize?: number;
+  /** --grad-checkpoint: recompute each decoder layer's forward in backward (keeps only layer inputs). */
+  gradCheckpoint: boolean;
   strict: boolean;
   force: boolean;
 }
@@ -82,6 +89,12 @@ export const TRAIN_FLAGS: FlagSpecs = {
     choices: ['lora', 'full'],
     default: 'lora',
     help: 'lora trains A/B only; full trains every weight',
+  },
+  ...QUANTIZE_FLAGS,
+  'grad-checkpoint': {
+    kind: 'boolean',
+    default: false,
+    help: "recompute each decoder layer's forward during backward: activations of one layer plus the layer inputs",
   },
   strict: { kind: 'boolean', default: false, help: 'refuse samples longer than --max-seq-len instead of truncating' },
   force: { kind: 'boolean', default: false, help: 'write into a non-empty --out' },

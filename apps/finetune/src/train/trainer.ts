@@ -77,6 +77,8 @@ export function prepareModel(
       { rng },
     ).config;
   }
+  // --grad-checkpoint: the model recomputes each layer in backward, replaying LoRA dropout from `rng`
+  if (o.gradCheckpoint) (model as unknown as { _gradCheckpoint: { rng?: Random } | null })._gradCheckpoint = { rng };
   model.train();
   return { params: model.trainableParameters(), lora };
 }

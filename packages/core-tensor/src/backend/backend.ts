@@ -2,6 +2,7 @@
 //
 // A backend supplies the compute-bound kernels (GEMM). Memory-bound elementwise ops stay in
 // TypeScript for every backend: moving data to a native library would cost more than the op.
+import type { QuantizedMatrix } from '../quant/quantize.js';
 import { gemmTs } from './ts/gemm.js';
 
 /** Arguments of one (batched) GEMM: C[b] = alpha·op(A[b])·op(B[b]) + beta·C[b], row-major f32. */
@@ -89,6 +90,17 @@ export interface AttentionBlockBackwardArgs extends AttentionBlockArgs {
   dv: Float32Array;
 }
 
+/** Y (m,n) = A (m,k) · Wᵀ for a quantized frozen W (n,k) (see quant/quantize.ts for the layout). */
+export interface MatMulNBitsArgs {
+  a: Float32Array;
+  m: number;
+  w: QuantizedMatrix;
+  /** Destination (m·n); allocated when absent. */
+  out?: Float32Array;
+  /** MatMulNBits accuracy_level: 1 = f32 compute (equals dequantize-then-GEMM), 4 = int8 compute (default 4). */
+  accuracyLevel?: number;
+}
+
 export interface Backend {
   readonly name: string;
   /** Returns `out` (or a new array) holding C. Synchronous: the eager autograd needs the value now. */
@@ -104,6 +116,13 @@ export interface Backend {
    */
   attentionBlockForward?(args: AttentionBlockForwardArgs): void;
   attentionBlockBackward?(args: AttentionBlockBackwardArgs): void;
+  /**
+   * Optional quantized-weight product (see MatMulNBitsArgs). Backends without it get a dequantize
+   * into f32 + gemm() (quant/frozen-weight.ts), so every backend has the op.
+   */
+  matmulNBits?(args: MatMulNBitsArgs): Float32Array;
+  /** Releases whatever matmulNBits() keeps for `w` (the ort backend: its session). */
+  releaseWeight?(w: QuantizedMatrix): void;
 }
 
 const registry = new Map<string, Backend>();

@@ -10,6 +10,7 @@ export type {
   Backend,
   GemmArgs,
   LinearSoftmaxArgs,
+  MatMulNBitsArgs,
 } from './backend.js';
 export { ATTENTION_MASKED, getBackend, listBackends, registerBackend, setBackend } from './backend.js';
 export { OrtBackend, SMALL_GEMM_MACS } from './ort/ort-backend.js';

@@ -2,8 +2,10 @@
 import { embedding } from '../ops/index-ops.js';
 import { matmul } from '../ops/matmul.js';
 import { rmsNorm } from '../ops/norm.js';
+import type { FrozenWeight } from '../quant/frozen-weight.js';
 import type { Random } from '../random.js';
 import { Tensor } from '../tensor.js';
+import { frozenLinear } from './frozen-linear.js';
 import { Module } from './module.js';
 
 /** y = x·Wᵀ + b   x: (...,in)  W: (out,in)  b: (out). Initialised like nn.Linear (kaiming-uniform a=√5). */
@@ -12,6 +14,8 @@ export class Linear extends Module {
   bias: Tensor | null;
   readonly inFeatures: number;
   readonly outFeatures: number;
+  /** Set by {@link Linear.setFrozen}: the weight lives here (bf16 or quantized) and `weight` is empty. */
+  frozen: FrozenWeight | null = null;
 
   constructor(inFeatures: number, outFeatures: number, opts: { bias?: boolean; rng?: Random } = {}) {
     super();
@@ -24,8 +28,23 @@ export class Linear extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    if (this.frozen) return frozenLinear(x, this.frozen, this.bias);
     const y = matmul(x, this.weight, { transB: true });
     return this.bias ? y.add(this.bias) : y;
+  }
+
+  /**
+   * Moves the weight into a compact frozen storage (QLoRA): `weight` becomes an empty, frozen (0,in)
+   * tensor so no f32 copy is kept, and forward() runs through `frozen`.
+   */
+  setFrozen(w: FrozenWeight): void {
+    if (w.outFeatures !== this.outFeatures || w.inFeatures !== this.inFeatures) {
+      throw new RangeError(
+        `Linear.setFrozen: (${w.outFeatures},${w.inFeatures}) for a ${this.inFeatures}→${this.outFeatures} Linear`,
+      );
+    }
+    this.frozen = w;
+    this.weight = new Tensor(new Float32Array(0), [0, this.inFeatures]);
   }
 }
 

@@ -1,11 +1,13 @@
 // backend/ort/ort-backend.ts — the 'ort' backend: GEMM on onnxruntime-node (MLAS), small sizes on the TS kernel.
 import { TsloraError } from '../../errors.js';
+import type { QuantizedMatrix } from '../../quant/quantize.js';
 import type {
   AttentionBlockBackwardArgs,
   AttentionBlockForwardArgs,
   Backend,
   GemmArgs,
   LinearSoftmaxArgs,
+  MatMulNBitsArgs,
 } from '../backend.js';
 import { gemmResolved } from '../ts/gemm.js';
 import { type ResolvedGemm, resolveGemm } from '../ts/gemm-args.js';
@@ -13,6 +15,7 @@ import { checkLinearSoftmax } from '../ts/linear-softmax.js';
 import { runAttentionBackward, runAttentionForward } from './attention-block.js';
 import { loadBinding, type NativeTensor, tensor } from './binding.js';
 import { runLinearSoftmax } from './linear-softmax.js';
+import { NBitsSessions } from './matmul-nbits.js';
 import { SessionCache } from './sessions.js';
 
 /**
@@ -36,6 +39,8 @@ export class OrtBackend implements Backend {
   /** Products with fewer multiply-adds than this go to the TS kernel (see SMALL_GEMM_MACS). */
   smallGemmMacs = SMALL_GEMM_MACS;
   private cache: SessionCache | undefined;
+  /** One session per quantized weight (its bytes are the graph's initializers; see matmul-nbits.ts). */
+  private nbits: NBitsSessions | undefined;
 
   /** Loads the native binding now (throws TsloraError if it cannot), without creating sessions. */
   load(): void {
@@ -103,15 +108,43 @@ export class OrtBackend implements Backend {
     }
   }
 
+  /** Y = A·Wᵀ for a quantized W via com.microsoft.MatMulNBits (one cached session per weight). */
+  matmulNBits(args: MatMulNBitsArgs): Float32Array {
+    const { m, w } = args;
+    const out = args.out ?? new Float32Array(m * w.n);
+    if (m === 0) return out;
+    this.nbits ??= new NBitsSessions();
+    try {
+      this.nbits.run(w, args.a, m, out, args.accuracyLevel ?? 4);
+    } catch (cause) {
+      throw new TsloraError(
+        `matmulNBits (ort backend): onnxruntime failed for m=${m} n=${w.n} k=${w.k} bits=${w.bits}`,
+        {
+          hint: `${cause instanceof Error ? cause.message : String(cause)}; setBackend('ts') avoids onnxruntime`,
+          exitCode: 1,
+          cause,
+        },
+      );
+    }
+    return out;
+  }
+
+  /** Releases the MatMulNBits session of `w`. */
+  releaseWeight(w: QuantizedMatrix): void {
+    this.nbits?.release(w);
+  }
+
   /** Number of live native sessions (for tests and diagnostics). */
   get sessionCount(): number {
-    return this.cache?.size ?? 0;
+    return (this.cache?.size ?? 0) + (this.nbits?.size ?? 0);
   }
 
   /** Releases every native session. */
   dispose(): void {
     this.cache?.dispose();
     this.cache = undefined;
+    this.nbits?.dispose();
+    this.nbits = undefined;
   }
 }
 

@@ -1,0 +1,111 @@
+// model/memory-plan.ts — what a LoRA run will hold in memory, from config.json alone (inspect --quantize …).
+//
+// Exact for what is stored (frozen weights, LoRA parameters, their gradients and AdamW moments); an
+// estimate for activations, counted from the tensors one decoder layer keeps for its backward:
+//   attention: n1 (C), q/k/v (H·D + 2·Hkv·D, before and after RoPE), the output before o_proj (H·D),
+//              plus the residual h (C);  MLP: n2 (C), gate/up (2F), their SwiGLU product (F), output (C).
+// With --grad-checkpoint only each layer's input (C) is kept, plus one layer's worth during its recompute.
+
+import type { QwenConfig } from './config.js';
+import type { QuantizeOptions } from './frozen-base.js';
+
+export interface PlanOptions {
+  quantize?: QuantizeOptions;
+  /** LoRA rank on all seven projections. */
+  rank: number;
+  seqLen: number;
+  batchSize: number;
+  gradCheckpoint: boolean;
+}
+
+export interface MemoryPlan {
+  /** The seven projections of every layer in their frozen storage. */
+  frozenProjectionBytes: number;
+  /** Embedding, lm_head (untied), norms and biases: exact f32. */
+  exactBytes: number;
+  /** The shared f32 scratch a bf16/int8/int4 weight is widened into (0 for f32). */
+  scratchBytes: number;
+  loraParams: number;
+  /** LoRA parameters + gradients + AdamW m and v, f32. */
+  loraTrainingBytes: number;
+  activationBytesPerToken: number;
+  activationBytes: number;
+  totalBytes: number;
+}
+
+/** Bytes per parameter of a (out,in) weight in a storage (int: codes + f32 scale + zero point per group). */
+export function bytesPerParam(q: QuantizeOptions | undefined): number {
+  if (!q) return 4;
+  if (q.mode === 'bf16') return 2;
+  const bits = q.mode === 'int8' ? 8 : 4;
+  return bits / 8 + (4 + bits / 8) / q.groupSize;
+}
+
+/** The seven projections of one layer as [in, out]. */
+function projections(c: QwenConfig): [number, number][] {
+  const C = c.hiddenSize;
+  const F = c.intermediateSize;
+  const q = c.numAttentionHeads * c.headDim;
+  const kv = c.numKeyValueHeads * c.headDim;
+  return [
+    [C, q],
+    [C, kv],
+    [C, kv],
+    [q, C],
+    [C, F],
+    [C, F],
+    [F, C],
+  ];
+}
+
+export function memoryPlan(c: QwenConfig, o: PlanOptions): MemoryPlan {
+  const L = c.numHiddenLayers;
+  const C = c.hiddenSize;
+  const F = c.intermediateSize;
+  const proj = projections(c);
+  const projParams = L * proj.reduce((s, [i, out]) => s + i * out, 0);
+  const frozenProjectionBytes = Math.ceil(projParams * bytesPerParam(o.quantize));
+  const q = c.numAttentionHeads * c.headDim;
+  const kv = c.numKeyValueHeads * c.headDim;
+  const biases = c.modelType === 'qwen2' ? L * (q + 2 * kv) : 0;
+  const norms = L * 2 * C + C + (c.modelType === 'qwen3' ? L * 2 * c.headDim : 0);
+  const embed = c.vocabSize * C;
+  const exactBytes = 4 * (embed + (c.tieWordEmbeddings ? 0 : embed) + norms + biases);
+  const widest = Math.max(...proj.map(([i, out]) => i * out));
+  const scratchBytes = o.quantize ? 4 * Math.min(widest, 1 << 25) : 0;
+  const loraParams = L * proj.reduce((s, [i, out]) => s + o.rank * (i + out), 0);
+  const loraTrainingBytes = 4 * 4 * loraParams;
+  const perLayer = 2 * C + 2 * (q + 2 * kv) + q + C + 3 * F + C + 2 * o.rank * 7; // floats per token
+  const tokens = o.seqLen * o.batchSize;
+  const activationBytesPerToken = 4 * (o.gradCheckpoint ? L * C + perLayer : L * perLayer);
+  const activationBytes = activationBytesPerToken * tokens;
+  const totalBytes = frozenProjectionBytes + exactBytes + scratchBytes + loraTrainingBytes + activationBytes;
+  return {
+    frozenProjectionBytes,
+    exactBytes,
+    scratchBytes,
+    loraParams,
+    loraTrainingBytes,
+    activationBytesPerToken,
+    activationBytes,
+    totalBytes,
+  };
+}
+
+const gib = (b: number): string => `${(b / 2 ** 30).toFixed(2)} GiB`;
+
+/** The plan as the lines `inspect` prints. */
+export function formatPlan(p: MemoryPlan, o: PlanOptions): string {
+  const storage = o.quantize
+    ? `${o.quantize.mode}${o.quantize.mode === 'bf16' ? '' : ` g${o.quantize.groupSize}`}`
+    : 'f32';
+  return [
+    `memory plan (LoRA r=${o.rank} on all seven projections, ${o.batchSize}×${o.seqLen} tokens, frozen base ${storage}${o.gradCheckpoint ? ', --grad-checkpoint' : ''})`,
+    `  frozen projections       ${gib(p.frozenProjectionBytes)}`,
+    `  embedding/lm_head/norms  ${gib(p.exactBytes)}  (exact f32)`,
+    `  widening scratch         ${gib(p.scratchBytes)}`,
+    `  LoRA params+grads+AdamW  ${gib(p.loraTrainingBytes)}  (${p.loraParams.toLocaleString('en-US')} parameters)`,
+    `  activations (estimate)   ${gib(p.activationBytes)}  (${(p.activationBytesPerToken / 1024).toFixed(1)} KiB per token)`,
+    `  total (estimate)         ${gib(p.totalBytes)}  + the runtime (~0.3 GiB) and onnxruntime's packed weights`,
+  ].join('\n');
+}
