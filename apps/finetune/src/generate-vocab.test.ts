@@ -75,9 +75,12 @@ describe('maskLogits', () => {
   it('plain sampling (top-p 1) draws each id in proportion to its probability', () => {
     const logits = Float32Array.from([Math.log(0.5), Math.log(0.3), Math.log(0.2)]);
     const rng = new Random(11);
-    const counts = [0, 0, 0];
+    const counts: number[] = [0, 0, 0];
     const n = 20000;
-    for (let i = 0; i < n; i++) (counts as number[])[sampleToken(logits, 1, 1, rng)]++;
+    for (let i = 0; i < n; i++) {
+      const id = sampleToken(logits, 1, 1, rng);
+      counts[id] = (counts[id] ?? 0) + 1;
+    }
     // binomial sd ≤ sqrt(0.25/n) ≈ 0.0035: 0.015 is more than 4 sd
     expect(Math.abs((counts[0] as number) / n - 0.5)).toBeLessThan(0.015);
     expect(Math.abs((counts[1] as number) / n - 0.3)).toBeLessThan(0.015);
