@@ -53,8 +53,15 @@ function writeFailure(code: string | undefined): { what: string; hint: string } 
   return undefined;
 }
 
-/** Turns any error into an `error:` and a `hint:` line on stderr and an exit code. */
-export function reportError(e: unknown, command?: string): number {
+/** What an error says to the user: the `error:` and `hint:` text, the exit code, and a stack worth showing. */
+interface Described {
+  error: string;
+  hint: string;
+  code: number;
+  stack?: string | undefined;
+}
+
+function describeError(e: unknown, command?: string): Described {
   if (e instanceof TsloraError) {
     // Every error gets a hint line; a file error without its own hint at least points at the file.
     const hint =
@@ -64,27 +71,41 @@ export function reportError(e: unknown, command?: string): number {
         : `see finetune ${command ? `${command} ` : ''}--help`);
     // A failed write wrapped by the library: say in words what the errno means.
     const why = writeFailure((e.cause as NodeJS.ErrnoException | undefined)?.code);
-    process.stderr.write(`error: ${why ? `${why.what}: ` : ''}${e.message}\nhint: ${why ? why.hint : hint}\n`);
-    if (process.env.TSLORA_DEBUG) process.stderr.write(`${e.stack}\n`);
-    return e.exitCode;
+    return {
+      error: `${why ? `${why.what}: ` : ''}${e.message}`,
+      hint: why ? why.hint : hint,
+      code: e.exitCode,
+      stack: e.stack,
+    };
   }
   const err = e as NodeJS.ErrnoException;
   const why = writeFailure(err?.code);
-  if (why) {
-    process.stderr.write(`error: ${why.what} (${err.path ?? err.message})\nhint: ${why.hint}\n`);
-    return 1;
-  }
-  if (err?.code === 'EACCES' || err?.code === 'EPERM' || err?.code === 'EROFS') {
-    process.stderr.write(
-      `error: cannot write ${err.path ?? ''}: ${err.code}\nhint: choose a writable output directory\n`,
-    );
-    return 1;
-  }
-  process.stderr.write(
-    `error: internal error: ${err?.message ?? String(e)}\nhint: this is a bug in tslora; rerun with TSLORA_DEBUG=1 and report the stack trace\n`,
-  );
-  if (process.env.TSLORA_DEBUG) process.stderr.write(`${err?.stack}\n`);
-  return 1;
+  if (why) return { error: `${why.what} (${err.path ?? err.message})`, hint: why.hint, code: 1 };
+  if (err?.code === 'EACCES' || err?.code === 'EPERM' || err?.code === 'EROFS')
+    return {
+      error: `cannot write ${err.path ?? ''}: ${err.code}`,
+      hint: 'choose a writable output directory',
+      code: 1,
+    };
+  return {
+    error: `internal error: ${err?.message ?? String(e)}`,
+    hint: 'this is a bug in tslora; rerun with TSLORA_DEBUG=1 and report the stack trace',
+    code: 1,
+    stack: err?.stack,
+  };
+}
+
+/**
+ * Turns any error into an `error:` and a `hint:` line on stderr and an exit code. With `json`
+ * (the command's --json) stdout also gets one `{"error", "hint", "exit_code"}` object, so a
+ * script reading stdout always gets the one JSON object the contract promises.
+ */
+export function reportError(e: unknown, command?: string, json = false): number {
+  const d = describeError(e, command);
+  process.stderr.write(`error: ${d.error}\nhint: ${d.hint}\n`);
+  if (process.env.TSLORA_DEBUG && d.stack) process.stderr.write(`${d.stack}\n`);
+  if (json) process.stdout.write(`${JSON.stringify({ error: d.error, hint: d.hint, exit_code: d.code })}\n`);
+  return d.code;
 }
 
 /** Runs the CLI on `argv` (without node and script path); resolves to the process exit code. */
@@ -116,7 +137,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     const code = await command.run(values, makeIo(values.json === true));
     return typeof code === 'number' ? code : 0;
   } catch (e) {
-    return reportError(e, command.name);
+    return reportError(e, command.name, rest.includes('--json') && command.flags.json !== undefined);
   }
 }
 

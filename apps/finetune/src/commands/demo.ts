@@ -13,7 +13,7 @@ import type { Command } from '../cli/command.js';
 import { num, str } from '../cli/command.js';
 import { withDefaults } from '../cli/flags.js';
 import { demoTrainRecords, demoValidRecords, toJsonl } from '../demo/dataset.js';
-import { generate } from '../generate.js';
+import { decodableIds, generate } from '../generate.js';
 import { createTinyCheckpoint, TINY_DEFAULTS } from '../model/init.js';
 import { writeReports } from '../report/write.js';
 import { openSession } from '../session.js';
@@ -42,6 +42,7 @@ function sampleAnswers(
       topP: 1,
       rng: new Random(0),
       eosTokenIds: [...s.tokenizer.eosTokenIds, ...s.config.eosTokenId],
+      vocab: decodableIds(s.tokenizer),
     });
     return { prompt, output: s.tokenizer.decode(out, { skipSpecialTokens: true }) };
   });

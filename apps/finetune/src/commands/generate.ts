@@ -2,8 +2,9 @@
 import { Random } from '@tslora/core-tensor';
 import type { Command } from '../cli/command.js';
 import { bool, MODEL_FLAGS, num, optStr, str } from '../cli/command.js';
+import { usageError } from '../cli/flags.js';
 import { QUANTIZE_FLAGS, quantizeFrom } from '../cli/quantize-flags.js';
-import { generate } from '../generate.js';
+import { decodableIds, generate } from '../generate.js';
 import { initBackend, openSession } from '../session.js';
 
 export const generateCommand: Command = {
@@ -28,6 +29,12 @@ export const generateCommand: Command = {
     const promptIds = bool(v, 'chat')
       ? tok.applyChatTemplateIds([{ role: 'user', content: prompt }], { addGenerationPrompt: true })
       : tok.encode(prompt);
+    // Qwen has no BOS: an empty raw prompt leaves nothing to condition on (a chat turn is never empty).
+    if (promptIds.length === 0)
+      throw usageError(
+        '--prompt is empty: with no token to start from there is nothing to continue',
+        'give --prompt some text, or add --chat (the chat template makes even an empty turn a prompt)',
+      );
     const eos = [...new Set([...tok.eosTokenIds, ...s.config.eosTokenId])];
     const ids: number[] = [];
     let shown = '';
@@ -38,6 +45,7 @@ export const generateCommand: Command = {
       topP: num(v, 'top-p'),
       rng: new Random(num(v, 'seed')),
       eosTokenIds: eos,
+      vocab: decodableIds(tok),
       onToken: (id) => {
         ids.push(id);
         if (io.json) return;
