@@ -29,7 +29,7 @@ export const LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj'
  * HF config.json for a shape, built the way `finetune init-tiny` builds it (qwen2, tied embeddings,
  * rope_theta 1e6, rms_norm_eps 1e-6, q/k/v bias) — the semantics of the reference script.
  */
-export function shapeConfigJson(s: BenchShape): Record<string, unknown> {
+export function shapeConfigJson(s: BenchShape, dtype: 'f32' | 'bf16' = 'f32'): Record<string, unknown> {
   return tinyConfigJson({
     ...TINY_DEFAULTS,
     arch: 'qwen2',
@@ -40,7 +40,7 @@ export function shapeConfigJson(s: BenchShape): Record<string, unknown> {
     headDim: s.headDim,
     intermediate: s.inter,
     vocabSize: s.vocab,
-    dtype: 'f32',
+    dtype,
   });
 }
 

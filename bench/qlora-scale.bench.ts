@@ -17,9 +17,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeF32, Random, SafetensorsWriter } from '@tslora/core-tensor';
 import { parseQwenConfig } from '../apps/finetune/src/model/config.js';
-import { TINY_DEFAULTS, tinyConfigJson } from '../apps/finetune/src/model/init.js';
 import { memoryPlan } from '../apps/finetune/src/model/memory-plan.js';
 import { QwenForCausalLM } from '../apps/finetune/src/model/qwen.js';
+import { shapeConfigJson } from './model-shapes.js';
 import type { ScaleJob, ScaleResult } from './qlora-scale-worker.js';
 
 interface Shape {
@@ -51,18 +51,7 @@ const maxGiB = Number(env('QLORA_MAX_GIB', '22'));
 const SEQ = 512;
 
 function configJson(s: Shape): Record<string, unknown> {
-  const c = tinyConfigJson({
-    ...TINY_DEFAULTS,
-    arch: 'qwen2',
-    hidden: s.hidden,
-    layers: s.layers,
-    heads: s.heads,
-    kvHeads: s.kvHeads,
-    headDim: s.hidden / s.heads,
-    intermediate: s.inter,
-    vocabSize: s.vocab,
-    dtype: 'bf16',
-  });
+  const c = shapeConfigJson({ ...s, headDim: s.hidden / s.heads }, 'bf16');
   return { ...c, tie_word_embeddings: s.tied };
 }
 
