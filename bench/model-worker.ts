@@ -4,10 +4,22 @@
 // this measurement's alone. The protocol is torch_qwen2_lora.py's: HF init (normal 0.02, zero biases, unit
 // norms), LoRA r=16/alpha=32/dropout 0 on all seven projections, AdamW(lr 2e-4, weight decay 0.01),
 // random ids, labels = ids, `warmup` untimed steps then the median of `steps` timed ones.
-import { AdamW, noGrad, ortBackend, Random, Tensor, useBestBackend } from '@tslora/core-tensor';
+import {
+  AdamW,
+  FrozenWeight,
+  f32ToBf16Bits,
+  noGrad,
+  ortBackend,
+  quantizeMatrix,
+  Random,
+  Tensor,
+  useBestBackend,
+  WeightScratch,
+} from '@tslora/core-tensor';
 import { applyLora } from '@tslora/lora';
 import { generate } from '../apps/finetune/src/generate.js';
 import { parseQwenConfig } from '../apps/finetune/src/model/config.js';
+import { installFrozen, isProjectionWeight } from '../apps/finetune/src/model/frozen-base.js';
 import { QwenForCausalLM } from '../apps/finetune/src/model/qwen.js';
 import { LORA_TARGETS, SHAPES, type ShapeName, shapeConfigJson } from './model-shapes.js';
 
@@ -24,6 +36,8 @@ export interface WorkerJob {
   r: number;
   alpha: number;
   seed: number;
+  /** Train/infer: keep the frozen projections as bf16 / int8 / int4 (`--quantize`); absent: exact f32. */
+  quantize?: { mode: 'bf16' | 'int8' | 'int4'; groupSize: number };
 }
 
 /** What the worker prints (one JSON line on stdout). */
@@ -70,8 +84,26 @@ function buildModel(job: WorkerJob): QwenForCausalLM {
     else if (name.endsWith('.bias')) p.f32.fill(0);
     else rng.fillNormal(p.f32, 0, 0.02);
   }
+  if (job.quantize) freezeProjections(model, job.quantize);
   applyLora(model, { r: job.r, alpha: job.alpha, dropout: 0, targetModules: LORA_TARGETS, seed: job.seed });
   return model;
+}
+
+/** What `--quantize` does at load, from the in-memory f32 weights: each projection becomes a FrozenWeight. */
+function freezeProjections(model: QwenForCausalLM, q: NonNullable<WorkerJob['quantize']>): void {
+  const scratch = new WeightScratch();
+  for (const [name, p] of model.namedParameters()) {
+    if (!isProjectionWeight(name)) continue;
+    const [out, inF] = p.shape as [number, number];
+    const fw =
+      q.mode === 'bf16'
+        ? FrozenWeight.bf16(Uint16Array.from(p.f32, f32ToBf16Bits), out, inF, scratch)
+        : FrozenWeight.quantized(
+            quantizeMatrix(p.f32, out, inF, { bits: q.mode === 'int8' ? 8 : 4, blockSize: q.groupSize }),
+            scratch,
+          );
+    installFrozen(model, name, fw);
+  }
 }
 
 function randomIds(n: number, vocab: number, seed: number): Tensor {

@@ -18,7 +18,6 @@ import { fileURLToPath } from 'node:url';
 import { encodeF32, Random, SafetensorsWriter } from '@tslora/core-tensor';
 import { parseQwenConfig } from '../apps/finetune/src/model/config.js';
 import { memoryPlan } from '../apps/finetune/src/model/memory-plan.js';
-import { QwenForCausalLM } from '../apps/finetune/src/model/qwen.js';
 import { shapeConfigJson } from './model-shapes.js';
 import type { ScaleJob, ScaleResult } from './qlora-scale-worker.js';
 
@@ -55,15 +54,41 @@ function configJson(s: Shape): Record<string, unknown> {
   return { ...c, tie_word_embeddings: s.tied };
 }
 
+/**
+ * The checkpoint's tensor names and shapes (Qwen2: q/k/v biases; lm_head.weight when untied), listed here
+ * rather than read off a QwenForCausalLM: building the f32 model would reserve 30 GB of (untouched) memory in
+ * this process at 7B, and Linux then refuses to fork the workers (ENOMEM). qlora-scale-worker's load checks
+ * every name and shape against the model, so a mistake here fails loudly.
+ */
+function tensorSpecs(s: Shape): { name: string; dtype: 'bf16'; shape: number[] }[] {
+  const d = s.hidden / s.heads;
+  const out: { name: string; dtype: 'bf16'; shape: number[] }[] = [];
+  const add = (name: string, ...shape: number[]): void => void out.push({ name, dtype: 'bf16', shape });
+  add('model.embed_tokens.weight', s.vocab, s.hidden);
+  for (let l = 0; l < s.layers; l++) {
+    const p = `model.layers.${l}`;
+    add(`${p}.input_layernorm.weight`, s.hidden);
+    for (const [n, rows] of [['q', s.heads * d], ['k', s.kvHeads * d], ['v', s.kvHeads * d]] as const) {
+      add(`${p}.self_attn.${n}_proj.weight`, rows, s.hidden);
+      add(`${p}.self_attn.${n}_proj.bias`, rows);
+    }
+    add(`${p}.self_attn.o_proj.weight`, s.hidden, s.heads * d);
+    add(`${p}.post_attention_layernorm.weight`, s.hidden);
+    add(`${p}.mlp.gate_proj.weight`, s.inter, s.hidden);
+    add(`${p}.mlp.up_proj.weight`, s.inter, s.hidden);
+    add(`${p}.mlp.down_proj.weight`, s.hidden, s.inter);
+  }
+  add('model.norm.weight', s.hidden);
+  if (!s.tied) add('lm_head.weight', s.vocab, s.hidden);
+  return out;
+}
+
 /** Writes config.json + model.safetensors (bf16, normal(0, 0.02) from one reused random block, unit norms). */
 function writeCheckpoint(dir: string, s: Shape): void {
   fs.mkdirSync(dir, { recursive: true });
   const cfg = configJson(s);
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg, null, 2));
-  // Names and shapes only: the model's f32 arrays are allocated but never touched (zero pages).
-  const model = new QwenForCausalLM(parseQwenConfig(cfg, 'bench'));
-  const specs = model.namedParameters().map(([name, t]) => ({ name, dtype: 'bf16' as const, shape: [...t.shape] }));
-  if (!s.tied) specs.push({ name: 'lm_head.weight', dtype: 'bf16', shape: [s.vocab, s.hidden] });
+  const specs = tensorSpecs(s);
   const block = encodeF32(new Random(7).fillNormal(new Float32Array(1 << 22), 0, 0.02), 'bf16');
   const writer = new SafetensorsWriter(path.join(dir, 'model.safetensors'), specs);
   const byName = new Map(specs.map((t) => [t.name, t]));
