@@ -25,6 +25,9 @@ import { SessionCache } from './sessions.js';
  */
 export const SMALL_GEMM_MACS = 8192;
 
+/** The kernels the ort backend runs natively (keys of OrtBackend.nativeRuns). */
+export type OrtKernel = 'gemm' | 'linearSoftmax' | 'attentionBlockForward' | 'attentionBlockBackward' | 'matmulNBits';
+
 /** The first `len` elements of `x`, as a view (the native side requires exact lengths). */
 function head(x: Float32Array, len: number): Float32Array {
   return x.length === len ? x : x.subarray(0, len);
@@ -41,6 +44,17 @@ export class OrtBackend implements Backend {
   private cache: SessionCache | undefined;
   /** One session per quantized weight (its bytes are the graph's initializers; see matmul-nbits.ts). */
   private nbits: NBitsSessions | undefined;
+  /**
+   * Native runs per kernel since construction (a GEMM routed to the TS kernel is not counted). Tests
+   * use it to show which path really ran — e.g. that attention went through the fused block graphs.
+   */
+  readonly nativeRuns: Record<OrtKernel, number> = {
+    gemm: 0,
+    linearSoftmax: 0,
+    attentionBlockForward: 0,
+    attentionBlockBackward: 0,
+    matmulNBits: 0,
+  };
 
   /** Loads the native binding now (throws TsloraError if it cannot), without creating sessions. */
   load(): void {
@@ -54,6 +68,7 @@ export class OrtBackend implements Backend {
       return gemmResolved(g);
     }
     this.cache ??= new SessionCache();
+    this.nativeRuns.gemm++;
     try {
       runOrt(this.cache, g);
     } catch (cause) {
@@ -73,6 +88,7 @@ export class OrtBackend implements Backend {
     checkLinearSoftmax(args, 'ort');
     if (args.m === 0) return;
     this.cache ??= new SessionCache();
+    this.nativeRuns.linearSoftmax++;
     try {
       runLinearSoftmax(this.cache, args);
     } catch (cause) {
@@ -96,7 +112,8 @@ export class OrtBackend implements Backend {
     this.guard('attentionBlockBackward', args, () => runAttentionBackward(this.cache as SessionCache, args));
   }
 
-  private guard(op: string, a: { rows: number; L: number; D: number }, run: () => void): void {
+  private guard(op: OrtKernel, a: { rows: number; L: number; D: number }, run: () => void): void {
+    this.nativeRuns[op]++;
     try {
       run();
     } catch (cause) {
@@ -114,6 +131,7 @@ export class OrtBackend implements Backend {
     const out = args.out ?? new Float32Array(m * w.n);
     if (m === 0) return out;
     this.nbits ??= new NBitsSessions();
+    this.nativeRuns.matmulNBits++;
     try {
       this.nbits.run(w, args.a, m, out, args.accuracyLevel ?? 4);
     } catch (cause) {
