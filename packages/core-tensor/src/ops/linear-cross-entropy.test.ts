@@ -1,6 +1,7 @@
 // ops/linear-cross-entropy.test.ts — the fused lm_head+CE against the composite matmul → crossEntropy.
-import { expect, it } from 'vitest';
-import { getBackend } from '../backend/backend.js';
+import { describe, expect, it } from 'vitest';
+import { getBackend, setBackend } from '../backend/backend.js';
+import { ortBackend, useBestBackend } from '../backend/index.js';
 import { linearSoftmaxVia } from '../backend/ts/linear-softmax.js';
 import { Random } from '../random.js';
 import { Tensor } from '../tensor.js';
@@ -114,3 +115,43 @@ describeEachBackend(
   },
   { ort: 'native' },
 );
+
+describe('linearCrossEntropy with a trainable W (full fine-tune) on ort', () => {
+  it('a different target count (loss divisor = GEMM alpha) each step compiles no new session; equals ts', () => {
+    const prev = getBackend().name;
+    useBestBackend(); // registers 'ts' and 'ort'
+    ortBackend.dispose(); // count this test's sessions only
+    const [N, C, V] = [24, 32, 96];
+    const h0 = new Random(3).fillNormal(new Float32Array(N * C));
+    const W0 = new Random(4).fillNormal(new Float32Array(V * C), 0, 0.5);
+    const run = (be: string, targets: Tensor) => {
+      setBackend(be);
+      const h = new Tensor(h0.slice(), [N, C], { requiresGrad: true });
+      const W = new Tensor(W0.slice(), [V, C], { requiresGrad: true });
+      const loss = linearCrossEntropy(h, W, targets);
+      loss.backward();
+      return { loss: loss.item(), dh: h.grad!.f32, dW: W.grad!.f32 };
+    };
+    try {
+      let afterStep1 = -1;
+      for (let step = 1; step <= 8; step++) {
+        // the first 2·step rows are "prompt" (ignored): the mean's divisor, hence dW's alpha, changes every step
+        const pick = new Random(100 + step);
+        const targets = Tensor.int(Array.from({ length: N }, (_, r) => (r < 2 * step ? -100 : pick.int(V))));
+        const ref = run('ts', targets);
+        const before = { ...ortBackend.nativeRuns };
+        const got = run('ort', targets);
+        expect(ortBackend.nativeRuns.linearSoftmax - before.linearSoftmax).toBe(1);
+        expect(ortBackend.nativeRuns.gemm - before.gemm).toBe(1); // dW += (1/targets)·(P − 1ₜ)ᵀ·h
+        if (step === 1) afterStep1 = ortBackend.sessionCount;
+        expect(ortBackend.sessionCount, `sessions after step ${step}`).toBe(afterStep1);
+        expectClose([got.loss], [ref.loss], { atol: 1e-6, rtol: 1e-6 });
+        expectClose(got.dh, ref.dh, { atol: 1e-6, rtol: 1e-5, label: `dh step ${step}` });
+        expectClose(got.dW, ref.dW, { atol: 1e-6, rtol: 1e-5, label: `dW step ${step}` });
+      }
+      expect(afterStep1).toBe(2); // the linear-softmax graph and one Gemm (alpha on B, C accumulated)
+    } finally {
+      setBackend(prev);
+    }
+  });
+});
