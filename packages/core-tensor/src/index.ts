@@ -15,6 +15,7 @@ export {
   isGradBuffer,
   releaseGradBuffer,
 } from './grad-pool.js';
+export * from './io/json-file.js';
 export * from './io/safetensors.js';
 export * from './io/sharded.js';
 // ---- nn modules ----
