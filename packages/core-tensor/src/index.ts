@@ -7,6 +7,7 @@ export { checkpoint } from './checkpoint.js';
 // ---- dtypes and checkpoint I/O ----
 export * from './dtype.js';
 export * from './errors.js';
+export { nonFinite } from './finite.js';
 export {
   clearGradPool,
   doneWith,

@@ -7,6 +7,7 @@ import path from 'node:path';
 import {
   type AdamWMeta,
   FileFormatError,
+  nonFinite,
   SafetensorsFile,
   type Tensor,
   TsloraError,
@@ -45,8 +46,7 @@ const LEFTOVER = /^\.step-\d+\.tmp-/;
  */
 function checkFinite(root: string, step: number, tensors: Iterable<readonly [string, Float32Array]>): void {
   for (const [name, v] of tensors) {
-    let bad = 0;
-    for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i] as number)) bad++;
+    const bad = nonFinite(v).count;
     if (bad === 0) continue;
     throw new TsloraError(
       `step ${step}: ${bad} of ${v.length} values of ${name} are not finite after the update; checkpoint ${stepDirName(step)} was not written`,
