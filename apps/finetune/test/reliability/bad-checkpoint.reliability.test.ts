@@ -197,7 +197,7 @@ const CASES: Case[] = [
   {
     name: 'config.json not JSON',
     names: 'config.json',
-    expect: /config\.json: not valid JSON at line 1, column 25 \(character 24\)/,
+    expect: /config\.json: not valid JSON at line 1, column 24 \(character 23\)/,
     commands: ['inspect', 'eval', 'generate', 'train'],
     build: () => variant('cfg-json', null, { config: '{"model_type": "qwen2",' }),
   },
