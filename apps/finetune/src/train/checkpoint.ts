@@ -6,8 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   type AdamWMeta,
-  FileFormatError,
   nonFinite,
+  readJsonObject,
   SafetensorsFile,
   type Tensor,
   TsloraError,
@@ -157,14 +157,11 @@ export function loadCheckpoint(dir: string): LoadedCheckpoint {
     d = latest;
   }
   const stateFile = path.join(d, STATE);
-  let state: TrainerState;
-  try {
-    state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as TrainerState;
-  } catch (e) {
-    throw new FileFormatError(stateFile, `cannot be read (${(e as Error).message})`, {
-      hint: 'resume from an earlier checkpoint',
-    });
-  }
+  // written by saveCheckpoint; its fields are trusted as they were before (only the JSON itself is checked)
+  const state = readJsonObject(stateFile, {
+    missingHint: 'resume from an earlier checkpoint',
+    hint: 'resume from an earlier checkpoint',
+  }) as unknown as TrainerState;
   const read = (file: string) => {
     const st = SafetensorsFile.open(path.join(d, file));
     try {
