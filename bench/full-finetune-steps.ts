@@ -25,8 +25,8 @@ model.train();
 const opt = new AdamW(model.trainableParameters(), { lr: 1e-4 });
 const V = model.config.vocabSize;
 console.log(`small shape, full fine-tune, seq ${seq}, backend ${backend.name}`);
-console.log('| step | targets | step s | ort sessions |');
-console.log('| ---: | ---: | ---: | ---: |');
+console.log('| step | targets | step s | ort sessions | RSS MiB |');
+console.log('| ---: | ---: | ---: | ---: | ---: |');
 for (let s = 1; s <= steps; s++) {
   const ids = Tensor.int(
     Array.from({ length: seq }, () => rng.int(V)),
@@ -44,5 +44,6 @@ for (let s = 1; s <= steps; s++) {
   opt.step();
   opt.zeroGrad();
   const dt = (performance.now() - t0) / 1000;
-  console.log(`| ${s} | ${seq - masked} | ${dt.toFixed(3)} | ${ortBackend.sessionCount} |`);
+  const rss = (process.memoryUsage().rss / 2 ** 20).toFixed(0);
+  console.log(`| ${s} | ${seq - masked} | ${dt.toFixed(3)} | ${ortBackend.sessionCount} | ${rss} |`);
 }
