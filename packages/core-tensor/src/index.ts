@@ -7,6 +7,7 @@ export { checkpoint } from './checkpoint.js';
 // ---- dtypes and checkpoint I/O ----
 export * from './dtype.js';
 export * from './errors.js';
+export { nonFinite } from './finite.js';
 export {
   clearGradPool,
   doneWith,
@@ -15,6 +16,7 @@ export {
   isGradBuffer,
   releaseGradBuffer,
 } from './grad-pool.js';
+export * from './io/json-file.js';
 export * from './io/safetensors.js';
 export * from './io/sharded.js';
 // ---- nn modules ----

@@ -99,3 +99,12 @@ export function gradcheck(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], opts
     });
   });
 }
+
+export {
+  type BackendName,
+  backendUnderTest,
+  describeEachBackend,
+  type EachBackendOptions,
+  type PerBackend,
+  TEST_BACKENDS,
+} from './testing-backends.js';

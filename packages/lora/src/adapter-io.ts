@@ -8,6 +8,7 @@ import {
   type Linear,
   type Module,
   type Random,
+  readJsonObject,
   SafetensorsFile,
   shapeStr,
   Tensor,
@@ -106,24 +107,10 @@ export interface AdapterContents {
 /** Reads and validates `dir/adapter_config.json`. */
 export function readAdapterConfig(dir: string): LoraConfig & { baseModelNameOrPath: string | null } {
   const file = nodePath.join(dir, ADAPTER_CONFIG_FILE);
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new FileFormatError(file, code === 'ENOENT' ? 'not found' : `cannot read (${code ?? String(e)})`, {
-      hint: 'pass a PEFT adapter directory (it holds adapter_config.json and adapter_model.safetensors)',
-      cause: e,
-    });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new FileFormatError(file, `not valid JSON: ${(e as Error).message}`, {
-      hint: 'the file is corrupt; re-save the adapter',
-    });
-  }
+  const json = readJsonObject(file, {
+    missingHint: 'pass a PEFT adapter directory (it holds adapter_config.json and adapter_model.safetensors)',
+    hint: 'the file is corrupt; re-save the adapter',
+  });
   return fromPeftConfig(json, file);
 }
 

@@ -31,7 +31,7 @@ interface LoraOperands {
   scaling: number;
 }
 
-/** Scales a small (N,r) array in place (keeps every GEMM at alpha = 1: onnxruntime's Gemm is slower otherwise). */
+/** Scales a small (N,r) array in place: the cheapest place for the LoRA scale (an (N,r) pass, not (N,out)). */
 function scaleInPlace(x: Float32Array, s: number): Float32Array {
   if (s !== 1) for (let i = 0; i < x.length; i++) x[i] = x[i]! * s;
   return x;

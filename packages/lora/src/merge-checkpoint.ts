@@ -8,6 +8,7 @@ import {
   encodeF32,
   FileFormatError,
   isFloatDType,
+  readJsonObject,
   replaceDir,
   SafetensorsWriter,
   SET_ASIDE_SUFFIX,
@@ -181,12 +182,7 @@ function copyConfig(modelDir: string, tmp: string, dtype: MergeOutDType): void {
     fs.copyFileSync(src, dst);
     return;
   }
-  let cfg: Record<string, unknown>;
-  try {
-    cfg = JSON.parse(fs.readFileSync(src, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new FileFormatError(src, `not valid JSON: ${(e as Error).message}`, { hint: 're-download config.json' });
-  }
+  const cfg = readJsonObject(src, { hint: 're-download config.json' });
   const name = TORCH_DTYPE[dtype];
   const keys = ['torch_dtype', 'dtype'].filter((k) => k in cfg);
   if (keys.length > 0 && keys.every((k) => cfg[k] === name)) {

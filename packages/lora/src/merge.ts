@@ -3,6 +3,7 @@ import {
   decodeF32,
   encodeF32,
   type Module,
+  nonFinite,
   ShapeError,
   shapeStr,
   Tensor,
@@ -22,14 +23,7 @@ export function roundToDType(data: Float32Array, dtype: MergeDType): Float32Arra
 
 /** Throws a TsloraError naming `name` if any value is NaN or ±Inf (a merge must never write one silently). */
 export function checkFinite(data: Float32Array, name: string, shape: readonly number[], what: string): void {
-  let bad = 0;
-  let first = -1;
-  for (let i = 0; i < data.length; i++) {
-    if (!Number.isFinite(data[i] as number)) {
-      bad += 1;
-      if (first < 0) first = i;
-    }
-  }
+  const { count: bad, first } = nonFinite(data);
   if (bad === 0) return;
   const cols = shape[shape.length - 1] ?? 1;
   throw new TsloraError(

@@ -5,12 +5,12 @@ import {
   CheckpointReader,
   FileFormatError,
   INDEX_FILE,
+  readJsonObject,
   SINGLE_FILE,
   type TensorInfo,
   TsloraError,
 } from '@tslora/core-tensor';
 import { type ChatTemplateInfo, describeChatTemplate } from './chat-template.js';
-import { readJsonObject } from './json-file.js';
 import { type AddedTokenInfo, type LoadedTokenizer, loadTokenizer, type TokenRef } from './load.js';
 import { type EmbeddingNorms, normReport } from './norm-stats.js';
 import { embeddingRowNorms } from './norms.js';
@@ -129,7 +129,9 @@ export function inspectCheckpoint(dir: string, opts: InspectOptions = {}): Inspe
 }
 
 function readModelConfig(path: string): ModelConfig {
-  const c = readJsonObject(path, 'pass a Hugging Face checkpoint directory (it must hold config.json)');
+  const c = readJsonObject(path, {
+    missingHint: 'pass a Hugging Face checkpoint directory (it must hold config.json)',
+  });
   const vocab = c.vocab_size;
   if (typeof vocab !== 'number' || !Number.isInteger(vocab) || vocab <= 0) {
     throw new FileFormatError(path, `vocab_size must be a positive integer, got ${JSON.stringify(vocab)}`);

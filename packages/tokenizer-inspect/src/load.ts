@@ -2,9 +2,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { FileFormatError, TsloraError } from '@tslora/core-tensor';
+import {
+  FileFormatError,
+  type JsonObject,
+  readJsonObject,
+  readOptionalJsonObject,
+  TsloraError,
+} from '@tslora/core-tensor';
 import { type ChatMessage, ChatTemplate, type ChatTemplateOptions, selectChatTemplate } from './chat-template.js';
-import { type JsonObject, readJsonObject, readOptionalJsonObject } from './json-file.js';
 
 /** One entry of tokenizer.json's `added_tokens`. */
 export interface AddedTokenInfo {
@@ -85,8 +90,8 @@ export class LoadedTokenizer {
     const cfgPath = join(dir, TOKENIZER_CONFIG);
     const missingHint =
       'copy tokenizer.json and tokenizer_config.json from the original checkpoint into this directory';
-    const tokJson = readJsonObject(tokPath, missingHint);
-    const tokCfg = readJsonObject(cfgPath, missingHint);
+    const tokJson = readJsonObject(tokPath, { missingHint });
+    const tokCfg = readJsonObject(cfgPath, { missingHint });
     const warnings: string[] = [];
     const model = tokJson.model;
     if (model === null || typeof model !== 'object') throw new FileFormatError(tokPath, 'has no "model" object');

@@ -1,6 +1,5 @@
 // commands/train-options.ts — flags > --config file > defaults, checked as one TrainOptions object.
-import fs from 'node:fs';
-import { FileFormatError } from '@tslora/core-tensor';
+import { FileFormatError, readJsonObject } from '@tslora/core-tensor';
 import { closest } from 'fastest-levenshtein';
 import { checkValue, type FlagValues, usageError, withDefaults } from '../cli/flags.js';
 import { quantizeFrom } from '../cli/quantize-flags.js';
@@ -8,14 +7,10 @@ import { camel, TRAIN_FLAGS, type TrainOptions } from '../train/options.js';
 
 /** Reads a --config JSON file whose keys are flag names (`batch-size`) or field names (`batchSize`). */
 function readConfigFile(file: string): FlagValues {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new FileFormatError(file, `cannot be read as JSON (${(e as Error).message})`);
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
-    throw new FileFormatError(file, 'must be a JSON object of options');
+  const raw = readJsonObject(file, {
+    missingHint: 'pass --config a JSON file of train options',
+    hint: 'the file must be one JSON object of train options, e.g. {"rank": 8, "lr": 2e-4}',
+  });
   const byField = new Map(Object.keys(TRAIN_FLAGS).map((f) => [camel(f), f]));
   const out: FlagValues = {};
   for (const [k, v] of Object.entries(raw)) {

@@ -4,7 +4,6 @@
 // time), turned into a FrozenWeight and installed with Linear.setFrozen, so the model's f32 projection
 // weights never exist. Norms, biases, the embedding and lm_head stay exact f32.
 // bf16 keeps a bf16 checkpoint's bits as they are (exact); an f32 checkpoint is rounded to bf16 (RNE).
-import fs from 'node:fs';
 import path from 'node:path';
 import {
   type CheckpointReader,
@@ -13,6 +12,7 @@ import {
   Linear,
   type Module,
   quantizeMatrix,
+  readJsonObject,
   TsloraError,
   WeightScratch,
 } from '@tslora/core-tensor';
@@ -43,7 +43,7 @@ export function isProjectionWeight(name: string): boolean {
 /** Refuses a checkpoint that is already quantized (GPTQ/AWQ/bitsandbytes…): tslora reads only float weights. */
 export function checkNotPreQuantized(dir: string, reader: CheckpointReader): void {
   const file = path.join(dir, 'config.json');
-  const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as { quantization_config?: { quant_method?: unknown } };
+  const raw = readJsonObject(file) as { quantization_config?: { quant_method?: unknown } };
   const packed = [...reader.tensors.keys()].find((n) => /\.(qweight|qzeros|g_idx|SCB|absmax|quant_map)$/.test(n));
   if (raw.quantization_config !== undefined || packed) {
     const what = raw.quantization_config

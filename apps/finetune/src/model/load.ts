@@ -1,7 +1,7 @@
 // model/load.ts — a checkpoint directory (config.json + safetensors, single or sharded) → QwenForCausalLM.
 import fs from 'node:fs';
 import path from 'node:path';
-import { CheckpointReader, FileFormatError, shapeEq, shapeStr, TsloraError } from '@tslora/core-tensor';
+import { CheckpointReader, FileFormatError, readJsonObject, shapeEq, shapeStr, TsloraError } from '@tslora/core-tensor';
 import { parseQwenConfig, type QwenConfig } from './config.js';
 import {
   checkNotPreQuantized,
@@ -21,16 +21,7 @@ export function readConfig(dir: string): QwenConfig {
     });
   }
   const file = path.join(dir, 'config.json');
-  if (!fs.existsSync(file))
-    throw new FileFormatError(file, 'is missing', {
-      hint: 'a checkpoint directory needs config.json beside its safetensors',
-    });
-  let raw: unknown;
-  try {
-    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new FileFormatError(file, `is not valid JSON (${(e as Error).message})`);
-  }
+  const raw = readJsonObject(file, { missingHint: 'a checkpoint directory needs config.json beside its safetensors' });
   return parseQwenConfig(raw, file);
 }
 

@@ -6,7 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   type AdamWMeta,
-  FileFormatError,
+  nonFinite,
+  readJsonObject,
   SafetensorsFile,
   type Tensor,
   TsloraError,
@@ -45,8 +46,7 @@ const LEFTOVER = /^\.step-\d+\.tmp-/;
  */
 function checkFinite(root: string, step: number, tensors: Iterable<readonly [string, Float32Array]>): void {
   for (const [name, v] of tensors) {
-    let bad = 0;
-    for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i] as number)) bad++;
+    const bad = nonFinite(v).count;
     if (bad === 0) continue;
     throw new TsloraError(
       `step ${step}: ${bad} of ${v.length} values of ${name} are not finite after the update; checkpoint ${stepDirName(step)} was not written`,
@@ -157,14 +157,11 @@ export function loadCheckpoint(dir: string): LoadedCheckpoint {
     d = latest;
   }
   const stateFile = path.join(d, STATE);
-  let state: TrainerState;
-  try {
-    state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as TrainerState;
-  } catch (e) {
-    throw new FileFormatError(stateFile, `cannot be read (${(e as Error).message})`, {
-      hint: 'resume from an earlier checkpoint',
-    });
-  }
+  // written by saveCheckpoint; its fields are trusted as they were before (only the JSON itself is checked)
+  const state = readJsonObject(stateFile, {
+    missingHint: 'resume from an earlier checkpoint',
+    hint: 'resume from an earlier checkpoint',
+  }) as unknown as TrainerState;
   const read = (file: string) => {
     const st = SafetensorsFile.open(path.join(d, file));
     try {

@@ -197,14 +197,14 @@ const CASES: Case[] = [
   {
     name: 'config.json not JSON',
     names: 'config.json',
-    expect: /is not valid JSON/,
+    expect: /config\.json: not valid JSON at line 1, column 24 \(character 23\)/,
     commands: ['inspect', 'eval', 'generate', 'train'],
     build: () => variant('cfg-json', null, { config: '{"model_type": "qwen2",' }),
   },
   {
     name: 'config.json missing',
     names: 'config.json',
-    expect: /is missing/,
+    expect: /config\.json: not found/,
     commands: ['inspect', 'eval', 'generate', 'train'],
     build: () => {
       const d = variant('cfg-missing', null);

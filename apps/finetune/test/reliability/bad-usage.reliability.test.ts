@@ -141,7 +141,7 @@ describe('bad flags: exit 2, the flag named, a hint, nothing written', () => {
     };
     const cases: [string, RegExp][] = [
       [cfg('unknown.json', '{"rnak": 4}'), /unknown.json: unknown option "rnak"/],
-      [cfg('broken.json', '{"rank": 4,'), /broken.json: cannot be read as JSON/],
+      [cfg('broken.json', '{"rank": 4,'), /broken.json: not valid JSON at line 1, column 12 \(character 11\)/],
       [cfg('range.json', '{"dropout": 2}'), /range.json: "dropout" must be ≥ 0 and < 1, got 2/],
       [cfg('type.json', '{"lr": "fast"}'), /type.json: "lr" must be a number, got "fast"/],
     ];

@@ -13,7 +13,7 @@ export type {
   MatMulNBitsArgs,
 } from './backend.js';
 export { ATTENTION_MASKED, getBackend, listBackends, registerBackend, setBackend } from './backend.js';
-export { OrtBackend, SMALL_GEMM_MACS } from './ort/ort-backend.js';
+export { OrtBackend, type OrtKernel, SMALL_GEMM_MACS } from './ort/ort-backend.js';
 export { tsBackend } from './ts/ts-backend.js';
 
 /**

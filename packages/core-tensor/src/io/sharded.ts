@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import nodePath from 'node:path';
 import { FileFormatError, TsloraError } from '../errors.js';
+import { readJsonFile } from './json-file.js';
 import { findDuplicateKey, SafetensorsFile, similarNames, type TensorInfo } from './safetensors-read.js';
 import { writeFileAtomic } from './safetensors-write.js';
 
@@ -43,21 +44,7 @@ export function shardFileName(i: number, n: number): string {
 export function readShardedIndex(dir: string): ShardedIndex {
   const file = nodePath.join(dir, INDEX_FILE);
   const hint = 'the index is corrupt; re-download model.safetensors.index.json from the same revision as the shards';
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new FileFormatError(file, `cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`, {
-      hint: 'check the checkpoint directory',
-      cause: e,
-    });
-  }
-  let root: unknown;
-  try {
-    root = JSON.parse(text);
-  } catch (e) {
-    throw new FileFormatError(file, `not valid JSON: ${(e as Error).message}`, { hint });
-  }
+  const { json: root, text } = readJsonFile(file, { missingHint: 'check the checkpoint directory', hint });
   const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
   if (!isObj(root) || !isObj(root.weight_map)) throw new FileFormatError(file, 'has no "weight_map" object', { hint });
   const dup = findDuplicateKey(text);

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
 import { Tensor } from '../tensor.js';
 import { expectClose } from '../testing.js';
-import { describeEachBackend } from './__fixtures__/backends.js';
+import { describeEachBackend } from '../testing-backends.js';
 import { gelu, silu } from './activation.js';
 import { embedding } from './index-ops.js';
 import { matmul } from './matmul.js';
@@ -79,21 +79,25 @@ it('the golden file covers the model’s composite ops', () => {
   );
 });
 
-describeEachBackend('torch goldens', () => {
-  for (const c of golden.cases) {
-    it(`${c.name}: forward and input gradients match torch`, () => {
-      const inputs = c.inputs.map((x) => new Tensor(f32(x.data), x.shape, { requiresGrad: true }));
-      const y = build(c)(...inputs);
-      expect(y.shape).toEqual(c.out.shape);
-      expectClose(y.data, f32(c.out.data), { atol: 1e-6, rtol: 1e-5, label: `${c.name} forward` });
-      y.backward(f32(c.dy.data));
-      inputs.forEach((x, i) => {
-        expectClose(x.grad?.data ?? [], f32(c.grads[i] ?? []), {
-          atol: 1e-6,
-          rtol: 1e-5,
-          label: `${c.name} grad ${i}`,
+describeEachBackend(
+  'torch goldens',
+  () => {
+    for (const c of golden.cases) {
+      it(`${c.name}: forward and input gradients match torch`, () => {
+        const inputs = c.inputs.map((x) => new Tensor(f32(x.data), x.shape, { requiresGrad: true }));
+        const y = build(c)(...inputs);
+        expect(y.shape).toEqual(c.out.shape);
+        expectClose(y.data, f32(c.out.data), { atol: 1e-6, rtol: 1e-5, label: `${c.name} forward` });
+        y.backward(f32(c.dy.data));
+        inputs.forEach((x, i) => {
+          expectClose(x.grad?.data ?? [], f32(c.grads[i] ?? []), {
+            atol: 1e-6,
+            rtol: 1e-5,
+            label: `${c.name} grad ${i}`,
+          });
         });
       });
-    });
-  }
-});
+    }
+  },
+  { ort: 'native' },
+);

@@ -16,7 +16,7 @@ import { runAttentionBackward, runAttentionForward } from './attention-block.js'
 import { loadBinding, type NativeTensor, tensor } from './binding.js';
 import { runLinearSoftmax } from './linear-softmax.js';
 import { NBitsSessions } from './matmul-nbits.js';
-import { SessionCache } from './sessions.js';
+import { type AlphaAt, type CInput, SessionCache } from './sessions.js';
 
 /**
  * Below this many multiply-adds (batch·m·n·k) the TS kernel is used: a native run costs ~10 µs
@@ -24,6 +24,9 @@ import { SessionCache } from './sessions.js';
  * of this machine: see bench/gemm.bench.ts ("small GEMM crossover").
  */
 export const SMALL_GEMM_MACS = 8192;
+
+/** The kernels the ort backend runs natively (keys of OrtBackend.nativeRuns). */
+export type OrtKernel = 'gemm' | 'linearSoftmax' | 'attentionBlockForward' | 'attentionBlockBackward' | 'matmulNBits';
 
 /** The first `len` elements of `x`, as a view (the native side requires exact lengths). */
 function head(x: Float32Array, len: number): Float32Array {
@@ -41,6 +44,17 @@ export class OrtBackend implements Backend {
   private cache: SessionCache | undefined;
   /** One session per quantized weight (its bytes are the graph's initializers; see matmul-nbits.ts). */
   private nbits: NBitsSessions | undefined;
+  /**
+   * Native runs per kernel since construction (a GEMM routed to the TS kernel is not counted). Tests
+   * use it to show which path really ran — e.g. that attention went through the fused block graphs.
+   */
+  readonly nativeRuns: Record<OrtKernel, number> = {
+    gemm: 0,
+    linearSoftmax: 0,
+    attentionBlockForward: 0,
+    attentionBlockBackward: 0,
+    matmulNBits: 0,
+  };
 
   /** Loads the native binding now (throws TsloraError if it cannot), without creating sessions. */
   load(): void {
@@ -54,6 +68,7 @@ export class OrtBackend implements Backend {
       return gemmResolved(g);
     }
     this.cache ??= new SessionCache();
+    this.nativeRuns.gemm++;
     try {
       runOrt(this.cache, g);
     } catch (cause) {
@@ -73,6 +88,7 @@ export class OrtBackend implements Backend {
     checkLinearSoftmax(args, 'ort');
     if (args.m === 0) return;
     this.cache ??= new SessionCache();
+    this.nativeRuns.linearSoftmax++;
     try {
       runLinearSoftmax(this.cache, args);
     } catch (cause) {
@@ -96,7 +112,8 @@ export class OrtBackend implements Backend {
     this.guard('attentionBlockBackward', args, () => runAttentionBackward(this.cache as SessionCache, args));
   }
 
-  private guard(op: string, a: { rows: number; L: number; D: number }, run: () => void): void {
+  private guard(op: OrtKernel, a: { rows: number; L: number; D: number }, run: () => void): void {
+    this.nativeRuns[op]++;
     try {
       run();
     } catch (cause) {
@@ -114,6 +131,7 @@ export class OrtBackend implements Backend {
     const out = args.out ?? new Float32Array(m * w.n);
     if (m === 0) return out;
     this.nbits ??= new NBitsSessions();
+    this.nativeRuns.matmulNBits++;
     try {
       this.nbits.run(w, args.a, m, out, args.accuracyLevel ?? 4);
     } catch (cause) {
@@ -148,6 +166,24 @@ export class OrtBackend implements Backend {
   }
 }
 
+/**
+ * Where alpha ≠ 1 is cheapest to apply: on A (sizeA elements), on B, or — when nothing is accumulated — on the
+ * product Y. alpha is a runtime input of the session (see sessions.ts), never part of its key.
+ */
+function alphaAt(alpha: number, sizeA: number, sizeB: number, sizeY: number, accumulates: boolean): AlphaAt {
+  if (alpha === 1) return 'none';
+  if (!accumulates && sizeY < Math.min(sizeA, sizeB)) return 'Y';
+  return sizeA <= sizeB ? 'A' : 'B';
+}
+
+/** The runtime scalar inputs of a session: alpha when it applies, beta when C is scaled. */
+function scalarFeeds(at: AlphaAt, alpha: number, c: CInput, beta: number): Record<string, NativeTensor> {
+  const feeds: Record<string, NativeTensor> = {};
+  if (at !== 'none') feeds.alpha = tensor(Float32Array.of(alpha), [1]);
+  if (c === 'scaled') feeds.beta = tensor(Float32Array.of(beta), [1]);
+  return feeds;
+}
+
 function runOrt(cache: SessionCache, g: ResolvedGemm): void {
   const { m, n, k, batch, a, b, out } = g;
   if (batch === 1 || (g.broadcastB && !g.transA)) {
@@ -166,12 +202,17 @@ function runOrt(cache: SessionCache, g: ResolvedGemm): void {
     return;
   }
   const kind = g.broadcastB ? 'bmm-bcast' : 'bmm';
-  const session = cache.get({ kind, transA: g.transA, transB: g.transB, alpha: g.alpha, beta: 0 });
+  const nB = (g.broadcastB ? 1 : batch) * k * n;
+  const at = alphaAt(g.alpha, batch * m * k, nB, batch * m * n, false);
+  const session = cache.get({ kind, transA: g.transA, transB: g.transB, alphaAt: at, c: 'none' });
   const dimsA = g.transA ? [batch, k, m] : [batch, m, k];
   const dimsB2 = g.transB ? [n, k] : [k, n];
   const dimsB = g.broadcastB ? dimsB2 : [batch, ...dimsB2];
-  const nB = (g.broadcastB ? 1 : batch) * k * n;
-  const feeds = { A: tensor(head(a, batch * m * k), dimsA), B: tensor(head(b, nB), dimsB) };
+  const feeds = {
+    A: tensor(head(a, batch * m * k), dimsA),
+    B: tensor(head(b, nB), dimsB),
+    ...scalarFeeds(at, g.alpha, 'none', 0),
+  };
   session.run(feeds, { Y: tensor(head(out, batch * m * n), [batch, m, n]) }, {});
 }
 
@@ -185,12 +226,15 @@ function runGemm2d(
   y: Float32Array,
 ): void {
   const { n, k, transA, transB, alpha, beta } = g;
-  const session = cache.get({ kind: 'gemm', transA, transB, alpha, beta });
+  const c: CInput = beta === 0 ? 'none' : beta === 1 ? 'one' : 'scaled';
+  const at = alphaAt(alpha, rows * k, k * n, rows * n, c !== 'none');
+  const session = cache.get({ kind: 'gemm', transA, transB, alphaAt: at, c });
   const feeds: Record<string, NativeTensor> = {
     A: tensor(a, transA ? [k, rows] : [rows, k]),
     B: tensor(b, transB ? [n, k] : [k, n]),
+    ...scalarFeeds(at, alpha, c, beta),
   };
-  // Gemm copies C into Y before the MLAS call (a self-copy here), then accumulates with beta.
-  if (beta !== 0) feeds.C = tensor(y, [rows, n]);
+  // Gemm copies C (or beta·C) into Y before the MLAS call (a self-copy here), then accumulates.
+  if (c !== 'none') feeds.C = tensor(y, [rows, n]);
   session.run(feeds, { Y: tensor(y, [rows, n]) }, {});
 }

@@ -1,22 +1,36 @@
-// json-file.ts — read a checkpoint's JSON files with errors that name the file, line and column.
+// io/json-file.ts — the one reader of JSON files (configs, indexes, adapter configs): errors name the file, line and column.
 import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { FileFormatError, TsloraError } from '@tslora/core-tensor';
+import { FileFormatError } from '../errors.js';
 
-/** A parsed JSON object (the checkpoint files this package reads are all objects at the top). */
+/** A parsed JSON object (every JSON file tslora reads is an object at the top). */
 export type JsonObject = Record<string, unknown>;
 
+export interface ReadJsonOptions {
+  /** Hint for a file that is missing or cannot be read (default: check that it exists). */
+  missingHint?: string;
+  /** Hint for a file that is not a JSON object (default: fix or re-download it). */
+  hint?: string;
+}
+
 /**
- * Reads and parses `path` as a JSON object.
- * Missing file → TsloraError naming it; bad JSON → FileFormatError with line:column (and byte offset).
+ * Reads and parses `path` as a JSON object; returns it with the text (for checks JSON.parse cannot make,
+ * e.g. duplicate keys). Every failure is a FileFormatError (exit 2) naming the file: "not found",
+ * "cannot read (EACCES)", "not valid JSON at line L, column C (character P): reason", or a top level that
+ * is not an object.
  */
-export function readJsonObject(path: string, hint?: string): JsonObject {
-  if (!existsSync(path)) {
-    throw new TsloraError(`${path}: file not found`, {
-      hint: hint ?? `check that ${basename(path)} exists in the checkpoint directory`,
+export function readJsonFile(path: string, opts: ReadJsonOptions = {}): { json: JsonObject; text: string } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new FileFormatError(path, code === 'ENOENT' ? 'not found' : `cannot read (${code ?? String(err)})`, {
+      hint: opts.missingHint ?? `check that ${basename(path)} exists and is readable`,
+      cause: err,
     });
   }
-  const text = readFileSync(path, 'utf8');
+  const hint = opts.hint ?? `fix or re-download ${basename(path)}`;
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -35,25 +49,28 @@ export function readJsonObject(path: string, hint?: string): JsonObject {
         : String(err);
     throw new FileFormatError(
       path,
-      `invalid JSON at line ${line}, column ${column} (character ${pos}): ${shorten(reason)}`,
-      {
-        hint: `fix or re-download ${basename(path)}`,
-        cause: err,
-      },
+      `not valid JSON at line ${line}, column ${column} (character ${pos}): ${shorten(reason)}`,
+      { hint, cause: err },
     );
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new FileFormatError(
       path,
-      `expected a JSON object at the top level, got ${Array.isArray(value) ? 'an array' : typeof value}`,
+      `expected a JSON object at the top level, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`,
+      { hint },
     );
   }
-  return value as JsonObject;
+  return { json: value as JsonObject, text };
+}
+
+/** `readJsonFile(path, opts).json`. */
+export function readJsonObject(path: string, opts: ReadJsonOptions = {}): JsonObject {
+  return readJsonFile(path, opts).json;
 }
 
 /** Reads `path` if it exists (else null). Same errors as `readJsonObject` for a file that is there. */
-export function readOptionalJsonObject(path: string): JsonObject | null {
-  return existsSync(path) ? readJsonObject(path) : null;
+export function readOptionalJsonObject(path: string, opts: ReadJsonOptions = {}): JsonObject | null {
+  return existsSync(path) ? readJsonObject(path, opts) : null;
 }
 
 /** V8's message for long input embeds a snippet of the whole text; keep the user's terminal readable. */
