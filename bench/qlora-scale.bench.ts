@@ -10,7 +10,7 @@
 //   QLORA_SHAPES=0.5b,1.5b pnpm bench qlora-scale                      ~20 min
 //   QLORA_SHAPES=7b QLORA_MODES=int4,int8 QLORA_GC=1 pnpm bench qlora-scale   the 7B memory rows, ~25 min
 // Env: QLORA_SHAPES (0.5b,1.5b,3b,7b), QLORA_MODES (f32,bf16,int8,int4), QLORA_GC (0, 1 or 0,1),
-//      QLORA_GROUP (128), QLORA_STEPS (timed steps, default 3; 1 for 3b/7b), QLORA_MAX_GIB (22).
+//      QLORA_GROUP (128), QLORA_STEPS (timed steps, default 3; 1 for 3b/7b), QLORA_WARMUP (1), QLORA_MAX_GIB (22).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -48,6 +48,8 @@ const gcs = env('QLORA_GC', '0,1')
 const group = Number(env('QLORA_GROUP', '128'));
 const maxGiB = Number(env('QLORA_MAX_GIB', '22'));
 const SEQ = 512;
+/** Untimed steps before the timed ones (QLORA_WARMUP; 0 when only the memory row is wanted). */
+const warmup = Number(env('QLORA_WARMUP', '1'));
 
 function configJson(s: Shape): Record<string, unknown> {
   const c = shapeConfigJson({ ...s, headDim: s.hidden / s.heads }, 'bf16');
@@ -68,7 +70,11 @@ function tensorSpecs(s: Shape): { name: string; dtype: 'bf16'; shape: number[] }
   for (let l = 0; l < s.layers; l++) {
     const p = `model.layers.${l}`;
     add(`${p}.input_layernorm.weight`, s.hidden);
-    for (const [n, rows] of [['q', s.heads * d], ['k', s.kvHeads * d], ['v', s.kvHeads * d]] as const) {
+    for (const [n, rows] of [
+      ['q', s.heads * d],
+      ['k', s.kvHeads * d],
+      ['v', s.kvHeads * d],
+    ] as const) {
       add(`${p}.self_attn.${n}_proj.weight`, rows, s.hidden);
       add(`${p}.self_attn.${n}_proj.bias`, rows);
     }
@@ -143,7 +149,7 @@ for (const name of shapes) {
           console.log(rows.at(-1));
           continue;
         }
-        const r = runJob({ dir, quantize: mode, groupSize: group, gradCheckpoint, seq: SEQ, warmup: 1, steps });
+        const r = runJob({ dir, quantize: mode, groupSize: group, gradCheckpoint, seq: SEQ, warmup, steps });
         rows.push(
           typeof r === 'string'
             ? `${label}  ${r}`

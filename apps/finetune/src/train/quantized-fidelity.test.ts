@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Io } from '../cli/command.js';
-import { withDefaults } from '../cli/flags.js';
+import { type FlagValues, withDefaults } from '../cli/flags.js';
 import { runTrain } from '../commands/train.js';
 import { resolveTrainOptions } from '../commands/train-options.js';
 import { demoTrainRecords, toJsonl } from '../demo/dataset.js';
@@ -30,7 +30,7 @@ const io: Io = { json: true, out: () => {}, note: () => {} };
 const valLoss: Record<string, number> = {};
 
 async function trainWith(mode: 'f32' | 'int8' | 'int4'): Promise<number> {
-  const flags: Record<string, unknown> = {
+  const flags: FlagValues = {
     model: base,
     data,
     out: path.join(root, `run-${mode}`),
@@ -54,7 +54,15 @@ async function trainWith(mode: 'f32' | 'int8' | 'int4'): Promise<number> {
 
 beforeAll(async () => {
   // the demo's own base and task (commands/demo.ts): hidden 64, 2 layers, std 0.2, the first 8 capitals
-  createTinyCheckpoint(base, { ...TINY_DEFAULTS, hidden: 64, layers: 2, heads: 4, kvHeads: 2, intermediate: 192, initStd: 0.2 });
+  createTinyCheckpoint(base, {
+    ...TINY_DEFAULTS,
+    hidden: 64,
+    layers: 2,
+    heads: 4,
+    kvHeads: 2,
+    intermediate: 192,
+    initStd: 0.2,
+  });
   fs.mkdirSync(data);
   fs.writeFileSync(path.join(data, 'train.jsonl'), toJsonl(demoTrainRecords(4, FACTS)));
   fs.writeFileSync(path.join(data, 'valid.jsonl'), toJsonl(demoTrainRecords(1, FACTS)));
