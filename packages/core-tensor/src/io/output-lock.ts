@@ -170,7 +170,6 @@ export class OutputLock {
    */
   static acquire(out: string, o: OutputLockOptions): OutputLock {
     const file = lockPathFor(out);
-    const label = o.label ?? out;
     const createdParent = fs.mkdirSync(path.dirname(file), { recursive: true });
     const record: LockRecord = {
       pid: process.pid,
@@ -180,39 +179,49 @@ export class OutputLock {
       ...processIdentity(process.pid),
       token: randomBytes(8).toString('hex'),
     };
-    const text = `${JSON.stringify(record, null, 2)}\n`;
+    // listeners first: a signal between creating the file and listening would leave it behind
+    const lock = new OutputLock(file, record, createdParent);
+    try {
+      lock.take(o.label ?? out, o);
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
+    return lock;
+  }
+
+  private take(label: string, o: OutputLockOptions): void {
+    const text = `${JSON.stringify(this.record, null, 2)}\n`;
     let tookOver: string | undefined;
     const deadline = Date.now() + ACQUIRE_DEADLINE_MS;
     while (Date.now() < deadline) {
-      if (createExclusive(file, text)) {
+      if (createExclusive(this.file, text)) {
         if (tookOver) o.note?.(`note: ${label}: took over a stale lock of ${tookOver}`);
-        removeDeadAsides(file);
-        return new OutputLock(file, record, createdParent);
+        removeDeadAsides(this.file);
+        return;
       }
-      const snap = snapshot(file);
+      const snap = snapshot(this.file);
       if (!snap) continue; // released meanwhile: try again
       const owner = parseLockRecord(snap.text);
       if (!owner) {
-        if (Date.now() - snap.mtimeMs < TORN_LOCK_MS) {
+        if (Date.now() - snap.mtimeMs < TORN_LOCK_MS)
           sleepSync(20); // being written right now
-          continue;
-        }
-        if (takeOver(file, snap)) tookOver = 'a writer killed while taking it (empty lock file)';
+        else if (takeOver(this.file, snap)) tookOver = 'a writer killed while taking it (empty lock file)';
         continue;
       }
       const why = staleReason(owner);
       if (why === undefined) {
-        if (createdParent) removeCreatedDirs(createdParent, path.dirname(file));
+        const here = owner.host === os.hostname();
         throw new TsloraError(`${label} is being written by ${ownerText(owner)}`, {
           hint:
             o.hint ??
-            `wait for it, or choose another --out${owner.host === os.hostname() ? '' : `; if that process is gone, remove ${file}`}`,
+            `wait for it, or choose another --out${here ? '' : `; if that process is gone, remove ${this.file}`}`,
           exitCode: 2,
         });
       }
-      if (takeOver(file, snap)) tookOver = `${ownerText(owner)}: ${why}`;
+      if (takeOver(this.file, snap)) tookOver = `${ownerText(owner)}: ${why}`;
     }
-    throw new TsloraError(`${label}: could not take the lock ${file} within ${ACQUIRE_DEADLINE_MS / 1000} s`, {
+    throw new TsloraError(`${label}: could not take the lock ${this.file} within ${ACQUIRE_DEADLINE_MS / 1000} s`, {
       hint: 'another process keeps creating it; wait for it, or choose another --out',
       exitCode: 1,
     });
