@@ -73,7 +73,12 @@ describe(`SIGKILL at ${KILLS} random moments of merge`, () => {
         out,
         ...(force ? ['--force'] : []),
       ]);
-      const r = await killAfterEvent(child, parent, delay, mode === 'write' ? (f) => f.startsWith('.merged.tmp-') : null);
+      const r = await killAfterEvent(
+        child,
+        parent,
+        delay,
+        mode === 'write' ? (f) => f.startsWith('.merged.tmp-') : null,
+      );
       if (fs.existsSync(out)) {
         expect(fileDigests(out), `after ${mode}+${delay}ms`).toEqual(ref);
         if (force) stats.replaced++;
