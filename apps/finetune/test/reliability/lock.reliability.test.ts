@@ -91,14 +91,16 @@ describe('two train processes into one --out', () => {
   it('the second is refused (exit 2 naming the first pid) with and without --force, and with --resume; the first ends bit-identical to a solo run', async () => {
     const out = path.join(root, 'runs', 'same');
     const other = path.join(root, 'runs', 'other');
-    const first = await startTrainUntilLogged(trainArgs(out), out, 2);
+    // the second processes start as soon as the first holds the lock, so all its steps are still ahead
+    const first = startCli(trainArgs(out));
     const pid = first.proc.pid;
+    await waitFor(() => fs.existsSync(lockPathFor(out)), 60_000);
     const seconds = await Promise.all([
       runCli(trainArgs(out)),
       runCli(trainArgs(out, '--force')),
       runCli(trainArgs(other, '--resume', out)),
     ]);
-    expect(first.proc.exitCode, 'the first run must still be running for the race to mean anything').toBe(null);
+    const stepsWhenRefused = metricRows(path.join(out, 'metrics.jsonl')).length;
     const lines = seconds.map((r) => expectCleanError(r, 2, LOCKED(pid, 'train')));
     expect(lines[0]?.startsWith(`error: ${out} is being written by pid ${pid} (finetune train, started `)).toBe(true);
     for (const r of seconds.slice(0, 2)) expect(r.stderr).toContain('hint: wait for it, or choose another --out');
@@ -110,7 +112,7 @@ describe('two train processes into one --out', () => {
     expectSameAsSolo(out);
     expect(besideOut(out), 'lock released, no temp dirs').toEqual([]);
     ledger.add(
-      `train into a live run's --out: 3 second processes (plain, --force, --resume from it) | each exit 2: ${lines[1]} | the first run finished exit 0, adapter bytes and ${solo.rows.length} metrics rows identical to the solo run; lock removed`,
+      `train into a live run's --out: 3 second processes (plain, --force, --resume from it), all refused by step ${stepsWhenRefused}/${ITERS} | each exit 2: ${lines[1]?.replace(root, '…')} | the first run finished exit 0, adapter bytes and ${solo.rows.length} metrics rows identical to the solo run; lock removed`,
     );
   }, 240_000);
 });
@@ -204,6 +206,7 @@ describe('SIGKILL leaves a stale lock; the next run takes it over', () => {
     expectSameAsSolo(out);
     expect(besideOut(out)).toEqual([]);
     // and a fresh --force run into a killed run's dir
+    fs.rmSync(path.join(out, 'metrics.jsonl')); // so the wait below sees the new run's rows, not the old ones
     const b = await startTrainUntilLogged(trainArgs(out, '--force'), out, 2);
     b.proc.kill('SIGKILL');
     await b.done;
