@@ -101,9 +101,16 @@ describe('two train processes into one --out', () => {
       runCli(trainArgs(other, '--resume', out)),
     ]);
     const stepsWhenRefused = metricRows(path.join(out, 'metrics.jsonl')).length;
+    // and mid-run, after checkpoints exist (in this process: refused within ms, long before the first ends)
+    await waitFor(() => stepDirs(path.join(out, 'checkpoints')).length >= 1, 120_000);
+    expect(first.proc.exitCode, 'the first run is still writing').toBe(null);
+    const midRun = await runMain(trainArgs(out, '--force'));
+    const midStep = metricRows(path.join(out, 'metrics.jsonl')).length;
+    seconds.push(midRun);
     const lines = seconds.map((r) => expectCleanError(r, 2, LOCKED(pid, 'train')));
     expect(lines[0]?.startsWith(`error: ${out} is being written by pid ${pid} (finetune train, started `)).toBe(true);
-    for (const r of seconds.slice(0, 2)) expect(r.stderr).toContain('hint: wait for it, or choose another --out');
+    for (const r of [seconds[0], seconds[1], midRun])
+      expect(r?.stderr).toContain('hint: wait for it, or choose another --out');
     expect(seconds[2]?.stderr).toContain('hint: wait for that run to finish (or stop it), then resume');
     expect(fs.existsSync(other), '--resume refused before creating its --out').toBe(false);
     expect(besideOut(other)).toEqual([]);
@@ -112,7 +119,7 @@ describe('two train processes into one --out', () => {
     expectSameAsSolo(out);
     expect(besideOut(out), 'lock released, no temp dirs').toEqual([]);
     ledger.add(
-      `train into a live run's --out: 3 second processes (plain, --force, --resume from it), all refused by step ${stepsWhenRefused}/${ITERS} | each exit 2: ${lines[1]?.replace(root, '…')} | the first run finished exit 0, adapter bytes and ${solo.rows.length} metrics rows identical to the solo run; lock removed`,
+      `train into a live run's --out: 3 second processes (plain, --force, --resume from it) refused by step ${stepsWhenRefused}/${ITERS}, one more --force at step ${midStep} | each exit 2: ${lines[1]?.replace(root, '…')} | the first run finished exit 0, adapter bytes and ${solo.rows.length} metrics rows identical to the solo run; lock removed`,
     );
   }, 240_000);
 });
@@ -177,7 +184,7 @@ describe('merge racing merge', () => {
       expect(besideOut(out)).toEqual([]);
     }
     ledger.add(
-      `merge into an --out another merge holds (${ROUNDS} rounds, second started when the first's lock appeared, with and without --force) | ${refused}× exit 2: ${line} | output byte-identical to a solo merge, lock and temp dirs gone`,
+      `merge into an --out another merge holds (${ROUNDS} rounds, second started when the first's lock appeared, with and without --force) | ${refused}× exit 2: ${line.replace(root, '…')} | output byte-identical to a solo merge, lock and temp dirs gone`,
     );
     ledger.add(
       `two merges --force started together (${ROUNDS} rounds) | overlapped ${overlapped}× (the later one exit 2 naming the other's pid), otherwise ran one after the other | output byte-identical to a solo merge every time`,
