@@ -101,7 +101,9 @@ export function isAlive(pid: number): boolean {
  */
 export function sameProcess(pid: number, recorded: ProcessIdentity): boolean {
   const now = processIdentity(pid);
-  if (recorded.startTicks !== undefined && now.startTicks !== undefined) {
+  if (recorded.startTicks !== undefined || now.startTicks !== undefined) {
+    // one side from /proc and the other not (e.g. hidepid): the start strings differ in kind, so no verdict
+    if (recorded.startTicks === undefined || now.startTicks === undefined) return true;
     if (recorded.bootId !== undefined && now.bootId !== undefined && recorded.bootId !== now.bootId) return false;
     return recorded.startTicks === now.startTicks;
   }
