@@ -1,51 +1,72 @@
-// fs-util.ts — output directories that appear whole or not at all.
+// fs-util.ts — output directories that appear whole or not at all, and the locks that give each output one writer.
 import fs from 'node:fs';
 import path from 'node:path';
-import { replaceDir, TsloraError } from '@tslora/core-tensor';
+import {
+  buildDirAtomically as buildDir,
+  checkOutDir as checkDir,
+  OutputLock,
+  type OutputLockOptions,
+  withOutputLock,
+} from '@tslora/core-tensor';
+import type { Command } from './cli/command.js';
+
+const FORCE_HINT = 'choose a new --out directory, or pass --force to replace it';
 
 /**
  * Refuses an existing non-empty directory unless force (then it is replaced at the end, not before),
  * and an existing file always: --force replaces output directories, it never deletes a user's file.
  */
 export function checkOutDir(out: string, force = false): void {
-  const st = fs.statSync(out, { throwIfNoEntry: false });
-  if (st && !st.isDirectory()) {
-    throw new TsloraError(`output path ${out} exists and is not a directory`, {
-      hint: 'choose a directory path for --out',
-      exitCode: 2,
-    });
-  }
-  if (st && fs.readdirSync(out).length > 0 && !force) {
-    throw new TsloraError(`output directory ${out} exists and is not empty`, {
-      hint: 'choose a new --out directory, or pass --force to replace it',
-      exitCode: 2,
-    });
-  }
+  checkDir(out, force, FORCE_HINT);
 }
 
 /**
- * Builds a directory in a hidden sibling temp dir, then renames it into place, so a crash or a
- * failed write never leaves a half-written `out`. Leftover temp dirs from killed runs are removed.
+ * Builds a directory in a hidden sibling temp dir, then renames it into place (core-tensor's one
+ * output transaction; its recovery rule runs first). The caller holds the output's lock.
  */
 export function buildDirAtomically<T>(out: string, build: (tmp: string) => T, force = false): T {
-  checkOutDir(out, force);
-  const parent = path.dirname(path.resolve(out));
-  fs.mkdirSync(parent, { recursive: true });
-  const base = path.basename(out);
-  for (const f of fs.readdirSync(parent)) {
-    if (f.startsWith(`.${base}.tmp-`)) fs.rmSync(path.join(parent, f), { recursive: true, force: true });
-  }
-  const tmp = path.join(parent, `.${base}.tmp-${process.pid}`);
-  fs.mkdirSync(tmp);
+  return buildDir(out, build, force, FORCE_HINT);
+}
+
+/**
+ * Takes the output locks of one command, in order; if one is held by a live writer, the ones taken
+ * are released and the refusal (exit 2, naming that writer) is thrown. Returns the release function.
+ */
+export function lockOutputs(
+  outs: readonly { path: string; label?: string; hint?: string }[],
+  o: Pick<OutputLockOptions, 'command' | 'note'>,
+): () => void {
+  const held: OutputLock[] = [];
+  const release = () => {
+    for (const l of held.splice(0).reverse()) l.release();
+  };
   try {
-    const result = build(tmp);
-    // never half-deleted; a set-aside `.old` or `.trash` of a killed run goes with the other temp dirs
-    replaceDir(tmp, out);
-    return result;
+    for (const t of outs)
+      held.push(
+        OutputLock.acquire(t.path, {
+          ...o,
+          ...(t.label ? { label: t.label } : {}),
+          ...(t.hint ? { hint: t.hint } : {}),
+        }),
+      );
   } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
+    release();
     throw e;
   }
+  return release;
+}
+
+/**
+ * `cmd` holding the lock of its --out for its whole run: taken before anything is written (the
+ * recovery of a killed run's leftovers included), released on return, error and signals. For the
+ * commands that write one output (merge, init-tiny, export); eval, generate and inspect only read.
+ */
+export function lockingOutput(cmd: Command): Command {
+  return {
+    ...cmd,
+    run: (v, io) =>
+      withOutputLock(String(v.out), { command: `finetune ${cmd.name}`, note: io.note }, () => cmd.run(v, io)),
+  };
 }
 
 /**

@@ -17,6 +17,9 @@ export {
   releaseGradBuffer,
 } from './grad-pool.js';
 export * from './io/json-file.js';
+export * from './io/output-dir.js';
+export * from './io/output-lock.js';
+export { type ProcessIdentity, processIdentity } from './io/process-identity.js';
 export * from './io/safetensors.js';
 export * from './io/sharded.js';
 // ---- nn modules ----

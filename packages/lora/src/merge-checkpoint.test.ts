@@ -222,7 +222,7 @@ describe('mergeCheckpoint', () => {
     fs.mkdirSync(outDir);
     fs.writeFileSync(nodePath.join(outDir, 'previous.txt'), 'the output of an earlier merge');
     // the state publish() leaves when killed after `outDir → <tmp>.old` and before `<tmp> → outDir`
-    const stem = nodePath.join(nodePath.dirname(outDir), `.${nodePath.basename(outDir)}.merge-4242-abcd1234`);
+    const stem = nodePath.join(nodePath.dirname(outDir), `.${nodePath.basename(outDir)}.tmp-4242-abcd1234`);
     fs.renameSync(outDir, `${stem}.old`);
     fs.mkdirSync(stem);
     fs.writeFileSync(nodePath.join(stem, 'model.safetensors'), 'finished, never published');

@@ -1,17 +1,18 @@
 // merge-checkpoint.ts — streaming merge: base checkpoint + PEFT adapter → merged checkpoint, one tensor in memory at a time.
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import nodePath from 'node:path';
 import {
   CheckpointReader,
+  checkOutDir as checkDir,
+  DirTransaction,
   type DType,
   encodeF32,
   FileFormatError,
   isFloatDType,
   readJsonObject,
+  recoverOutput,
   replaceDir,
   SafetensorsWriter,
-  SET_ASIDE_SUFFIX,
   shapeStr,
   type Tensor,
   TsloraError,
@@ -77,15 +78,7 @@ function checkOutDir(o: MergeCheckpointOptions): void {
       });
     }
   }
-  const st = fs.statSync(o.outDir, { throwIfNoEntry: false });
-  if (!st) return;
-  if (!st.isDirectory())
-    throw new TsloraError(`merge: ${o.outDir} exists and is not a directory`, { hint: 'choose another output path' });
-  if (fs.readdirSync(o.outDir).length > 0 && !o.force) {
-    throw new TsloraError(`merge: output directory ${o.outDir} is not empty`, {
-      hint: 'choose an empty or new directory, or pass force to replace it',
-    });
-  }
+  checkDir(o.outDir, o.force, 'choose an empty or new directory, or pass force to replace it');
 }
 
 interface Target {
@@ -193,53 +186,31 @@ function copyConfig(modelDir: string, tmp: string, dtype: MergeOutDType): void {
   fs.writeFileSync(dst, `${JSON.stringify(cfg, null, 2)}\n`);
 }
 
-/** `.OUT.merge-PID-HEX` temp dirs (and set-aside outputs) of merges into outDir. */
-function leftovers(outDir: string): string[] {
-  const parent = nodePath.dirname(outDir);
-  if (!fs.existsSync(parent)) return [];
-  const prefix = `.${nodePath.basename(outDir)}.merge-`;
-  return fs
-    .readdirSync(parent)
-    .filter((f) => f.startsWith(prefix))
-    .map((f) => nodePath.join(parent, f));
-}
-
-/**
- * A merge killed between replaceDir()'s two renames left outDir absent and its previous contents set
- * aside whole: put them back, so the previous output is where the user left it. Returns true if it did.
- */
-export function restoreSetAside(outDir: string): boolean {
-  const dir = nodePath.resolve(outDir);
-  if (fs.existsSync(dir)) return false;
-  const aside = leftovers(dir).find((f) => f.endsWith(SET_ASIDE_SUFFIX));
-  if (!aside) return false;
-  fs.renameSync(aside, dir);
-  return true;
-}
-
 /**
  * Merges a PEFT LoRA adapter into a base checkpoint on disk. Each target weight becomes
  * W' = W + scaling·B·A computed in f32 and rounded once to the output dtype; every other tensor is
  * copied byte for byte (converted only when `dtype` changes it); embeddings and lm_head are never
  * touched. The layout (single file or shards + index) is kept; config.json, generation_config.json
  * and tokenizer files are copied. Everything is built in a temp dir beside outDir and renamed at
- * the end, so a failed merge leaves no half-written directory.
+ * the end, so a failed merge leaves no half-written directory. Leftovers of killed merges into
+ * outDir are recovered first, which is only safe while no other process writes outDir: a caller
+ * that may run concurrently holds core-tensor's OutputLock of outDir (the finetune CLI does).
  */
 export function mergeCheckpoint(o: MergeCheckpointOptions): MergeSummary {
-  restoreSetAside(o.outDir); // before the emptiness check: a restored output needs `force` to be replaced
+  // A merge killed between replaceDir()'s two renames left outDir absent and its previous contents
+  // set aside whole: the recovery rule puts them back (and removes killed merges' temp dirs) before
+  // the emptiness check, so a restored output needs `force` to be replaced.
+  recoverOutput(o.outDir);
   checkOutDir(o);
   const adapter = readAdapter(o.adapterDir);
   const scaling = loraScaling(adapter.config.r, adapter.config.alpha, adapter.config.useRslora);
   const reader = CheckpointReader.open(o.modelDir);
   const outDir = nodePath.resolve(o.outDir);
-  removeLeftovers(outDir);
-  const tmp = nodePath.join(
-    nodePath.dirname(outDir),
-    `.${nodePath.basename(outDir)}.merge-${process.pid}-${randomBytes(4).toString('hex')}`,
-  );
+  let tx: DirTransaction | undefined;
   try {
     const targets = planTargets(reader, adapter, nodePath.join(o.adapterDir, ADAPTER_WEIGHTS_FILE));
-    fs.mkdirSync(tmp, { recursive: true });
+    tx = DirTransaction.begin(outDir);
+    const tmp = tx.tmp;
     const stats: Stats = { merged: 0, maxAbsDelta: 0, tensorBytes: 0 };
     for (const file of reader.files) writeShard(reader, file, tmp, targets, o, scaling, stats);
     if (reader.index) writeShardedIndex(tmp, reader.index.weightMap, stats.tensorBytes);
@@ -250,19 +221,14 @@ export function mergeCheckpoint(o: MergeCheckpointOptions): MergeSummary {
     }
     const files = fs.readdirSync(tmp).sort();
     const bytesWritten = files.reduce((s, f) => s + fs.statSync(nodePath.join(tmp, f)).size, 0);
-    replaceDir(tmp, outDir); // a kill mid-replace leaves the old output whole at <tmp>.old: see restoreSetAside
+    tx.commit(); // a kill mid-replace leaves the old output whole at <tmp>.old: recovered by the next merge
     return { tensorsMerged: stats.merged, maxAbsDelta: stats.maxAbsDelta, bytesWritten, files };
   } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
+    tx?.abort();
     throw describeWriteFailure(e, outDir);
   } finally {
     reader.close();
   }
-}
-
-/** Temp dirs of merges into the same outDir that were killed (SIGKILL, power loss) before cleaning up. */
-function removeLeftovers(outDir: string): void {
-  for (const f of leftovers(outDir)) fs.rmSync(f, { recursive: true, force: true });
 }
 
 /** A full disk or a file-size limit is reported against --out, not the temp dir the user never named. */

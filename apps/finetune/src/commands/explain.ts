@@ -11,7 +11,7 @@ import { readAdapterConfig } from '@tslora/lora';
 import type { Command } from '../cli/command.js';
 import { bool, num, optStr, str } from '../cli/command.js';
 import { type ExplainOptions, explainSections, writeExplain } from '../explain/build.js';
-import { buildDirAtomically, checkOutDir } from '../fs-util.js';
+import { buildDirAtomically, checkOutDir, lockingOutput } from '../fs-util.js';
 import { createTinyCheckpoint, TINY_DEFAULTS, type TinyOptions } from '../model/init.js';
 import { explainLinkInto } from '../report/explain-link.js';
 
@@ -40,7 +40,7 @@ function resolveModel(model: string | undefined, adapter: string | undefined): s
   return base && fs.statSync(base, { throwIfNoEntry: false })?.isDirectory() ? base : null;
 }
 
-export const explainCommand: Command = {
+export const explainCommand: Command = lockingOutput({
   name: 'explain',
   summary: 'write explain.html: activations, LoRA arithmetic, vocab vs embedding, attention_mask, loss curves',
   flags: {
@@ -92,4 +92,4 @@ export const explainCommand: Command = {
       if (tmp !== null) fs.rmSync(tmp, { recursive: true, force: true });
     }
   },
-};
+});

@@ -2,9 +2,10 @@
 import type { Command } from '../cli/command.js';
 import { num, str } from '../cli/command.js';
 import { usageError } from '../cli/flags.js';
+import { lockingOutput } from '../fs-util.js';
 import { createTinyCheckpoint, TINY_DEFAULTS, type TinyOptions } from '../model/init.js';
 
-export const initTiny: Command = {
+export const initTiny: Command = lockingOutput({
   name: 'init-tiny',
   summary: 'write a small random Qwen-style checkpoint (HF layout, real Qwen tokenizer)',
   flags: {
@@ -67,4 +68,4 @@ export const initTiny: Command = {
         `wrote ${str(v, 'out')}: ${o.arch}, ${r.parameters.toLocaleString('en-US')} parameters (${o.dtype}); files: ${r.files.join(', ')}`,
       );
   },
-};
+});

@@ -5,6 +5,7 @@ import { CheckpointReader, type DType, itemSize, noGrad, numel, Tensor, TsloraEr
 import { mergeCheckpoint } from '@tslora/lora';
 import type { Command } from '../cli/command.js';
 import { bool, str } from '../cli/command.js';
+import { lockingOutput } from '../fs-util.js';
 import { readConfig } from '../model/load.js';
 import { initBackend, openSession } from '../session.js';
 
@@ -69,7 +70,7 @@ function checkFreeSpace(out: string, needed: number): void {
   }
 }
 
-export const mergeCommand: Command = {
+export const mergeCommand: Command = lockingOutput({
   name: 'merge',
   summary: 'merge a PEFT adapter into the base weights (base dtype, same sharding), tensor by tensor',
   flags: {
@@ -116,4 +117,4 @@ export const mergeCommand: Command = {
         `verify: max |logit(base+adapter) − logit(merged)| = ${verify.maxAbsLogitDiff.toExponential(3)} over ${verify.tokens} tokens (max |logit| ${verify.maxAbsLogit.toFixed(2)})`,
       );
   },
-};
+});

@@ -11,6 +11,7 @@ import { quantizeOf } from '../model/frozen-base.js';
 import { writeReports } from '../report/write.js';
 import { initBackend, openSession } from '../session.js';
 import { TRAIN_FLAGS, type TrainOptions } from '../train/options.js';
+import { lockTrainRun } from '../train/run-lock.js';
 import { type TrainResult, train } from '../train/trainer.js';
 import { resolveTrainOptions } from './train-options.js';
 
@@ -43,7 +44,17 @@ const RUN_OUTPUTS = [
   'report.html',
 ];
 
+/** Runs one training job holding its output locks (train/run-lock.ts) from before anything is written to every exit. */
 export async function runTrain(o: TrainOptions, io: Parameters<Command['run']>[1]): Promise<TrainResult> {
+  const release = lockTrainRun(o, io.note);
+  try {
+    return await runTrainLocked(o, io);
+  } finally {
+    release();
+  }
+}
+
+async function runTrainLocked(o: TrainOptions, io: Parameters<Command['run']>[1]): Promise<TrainResult> {
   if (!o.resume) {
     checkOutDir(o.out, o.force);
     // An earlier run's checkpoints must not survive: --resume would later pick them up as this run's.

@@ -6,8 +6,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   type AdamWMeta,
+  FileFormatError,
   nonFinite,
   readJsonObject,
+  recoverOutputs,
   SafetensorsFile,
   type Tensor,
   TsloraError,
@@ -37,8 +39,16 @@ export function stepDirName(step: number): string {
   return `step-${step}`;
 }
 
-/** Temp dirs of saves that a killed process never finished (`.step-N.tmp-PID`). */
-const LEFTOVER = /^\.step-\d+\.tmp-/;
+const STEP_DIR = /^step-\d+$/;
+
+/**
+ * What killed saves left in `root`, by the one output recovery rule (core-tensor recoverOutputs):
+ * a re-saved step-N set aside whole while its name is missing goes back, every temp dir
+ * (`.step-N.tmp-PID-HEX`) of any step is removed. The run's output lock keeps other writers out.
+ */
+export function recoverCheckpoints(root: string): void {
+  recoverOutputs(root, (name) => STEP_DIR.test(name));
+}
 
 /**
  * Refuses weights or moments that are not finite: a checkpoint is what a run resumes from, so one
@@ -92,7 +102,7 @@ function writeStepFiles(
 
 /**
  * Writes one checkpoint atomically; `extra(dir)` adds files (the PEFT adapter) inside the same commit.
- * Temp dirs left by killed saves are removed first; non-finite values are refused. A write that
+ * What killed saves left is recovered first (recoverCheckpoints); non-finite values are refused. A write that
  * fails (disk full, file-size limit) names the checkpoint and the last complete one, not a temp path.
  */
 export function saveCheckpoint(
@@ -103,9 +113,7 @@ export function saveCheckpoint(
   extra?: (dir: string) => void,
 ): string {
   checkFinite(root, state.step, [...trainable.map(([n, t]) => [n, t.f32] as const), ...moments]);
-  if (fs.existsSync(root))
-    for (const f of fs.readdirSync(root))
-      if (LEFTOVER.test(f)) fs.rmSync(path.join(root, f), { recursive: true, force: true });
+  recoverCheckpoints(root);
   const dir = path.join(root, stepDirName(state.step));
   try {
     buildDirAtomically(dir, (tmp) => writeStepFiles(tmp, state, trainable, moments, extra), true);

@@ -38,7 +38,9 @@ beforeAll(async () => {
 describe(`SIGKILL at ${KILLS} random moments of merge`, () => {
   const parent = path.join(root, 'kills');
   const out = path.join(parent, 'merged');
+  // hidden entries beside --out: temp dirs (`.merged.tmp-PID-HEX[.old]`) and the lock a killed merge leaves
   const temps = () => (fs.existsSync(parent) ? fs.readdirSync(parent).filter((f) => f.startsWith('.')) : []);
+  const tempDirs = () => temps().filter((f) => f.startsWith('.merged.tmp-'));
   const stats = {
     kills: 0,
     midWrite: 0,
@@ -60,7 +62,7 @@ describe(`SIGKILL at ${KILLS} random moments of merge`, () => {
       if (force) fs.cpSync(refOut, out, { recursive: true });
       const mode = i % 3 === 2 ? 'startup' : 'write';
       const delay = mode === 'write' ? rnd(0, 60) : rnd(50, 1200);
-      const before = new Set(temps());
+      const before = new Set(tempDirs());
       const child = startCli([
         'merge',
         '--model',
@@ -71,7 +73,12 @@ describe(`SIGKILL at ${KILLS} random moments of merge`, () => {
         out,
         ...(force ? ['--force'] : []),
       ]);
-      const r = await killAfterEvent(child, parent, delay, mode === 'write' ? (f) => f.startsWith('.merged.') : null);
+      const r = await killAfterEvent(
+        child,
+        parent,
+        delay,
+        mode === 'write' ? (f) => f.startsWith('.merged.tmp-') : null,
+      );
       if (fs.existsSync(out)) {
         expect(fileDigests(out), `after ${mode}+${delay}ms`).toEqual(ref);
         if (force) stats.replaced++;
@@ -96,13 +103,13 @@ describe(`SIGKILL at ${KILLS} random moments of merge`, () => {
         continue;
       }
       stats.kills++;
-      const fresh = temps().filter((f) => !before.has(f));
+      const fresh = tempDirs().filter((f) => !before.has(f));
       if (fresh.length) stats.midWrite++;
       stats.delays.push(`${force ? 'force:' : ''}${mode}+${delay}ms${fresh.length ? '*' : ''}`);
     }
     expect(new Set(stats.delays).size, 'different delays').toBeGreaterThan(KILLS / 2);
     ledger.add(
-      `SIGKILL during merge | ${stats.kills} kills (${stats.midWrite} mid-write, left a .merged.merge-* temp dir) | after each: new output absent ${stats.absent}× or complete and byte-identical ${stats.complete}×; with --force over an existing output it was complete ${stats.replaced}× or set aside whole for the next merge to restore ${stats.setAside}×; never partial; ${stats.finished} runs outlived their delay`,
+      `SIGKILL during merge | ${stats.kills} kills (${stats.midWrite} mid-write, left a .merged.tmp-* temp dir) | after each: new output absent ${stats.absent}× or complete and byte-identical ${stats.complete}×; with --force over an existing output it was complete ${stats.replaced}× or set aside whole for the next merge to restore ${stats.setAside}×; never partial; ${stats.finished} runs outlived their delay`,
     );
     ledger.add(`  delays (* = mid-write): ${stats.delays.join(' ')}`);
   }, 300_000);
@@ -112,7 +119,8 @@ describe(`SIGKILL at ${KILLS} random moments of merge`, () => {
     expect(fileDigests(out)).toEqual(ref);
   });
 
-  // Temp dirs of killed merges (`.merged.merge-PID-HEX`, up to a full model each) are removed by the
+  // Temp dirs of killed merges (`.merged.tmp-PID-HEX`, up to a full model each) and the stale lock
+  // of the last killed one are removed by the
   // next merge into the same --out.
   it('the next merge removes the temp dirs of killed merges', () => {
     const left = temps();
