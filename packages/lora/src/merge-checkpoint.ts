@@ -11,7 +11,6 @@ import {
   isFloatDType,
   readJsonObject,
   recoverOutput,
-  replaceDir,
   SafetensorsWriter,
   shapeStr,
   type Tensor,

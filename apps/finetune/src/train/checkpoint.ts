@@ -6,7 +6,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   type AdamWMeta,
-  FileFormatError,
   nonFinite,
   readJsonObject,
   recoverOutputs,
