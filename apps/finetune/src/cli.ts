@@ -141,9 +141,23 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-// Run when executed directly (bin, tsx), not when imported by tests.
+/**
+ * A closed terminal or reader (EIO on a pty whose window closed, EPIPE on a pipe whose reader —
+ * pnpm, `| head` — went away) must not kill a run that is finishing its step and saving: without
+ * a listener the stream's 'error' is an uncaught exception. Output is dropped instead.
+ */
+export function dropOutputOnClosedStreams(): void {
+  const gone = new Set(['EPIPE', 'EIO', 'ECONNRESET', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_WRITE_AFTER_END']);
+  for (const stream of [process.stdout, process.stderr])
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (!gone.has(e.code ?? '')) throw e;
+    });
+}
+
+// Run when executed directly (bin, `node --import tsx`), not when imported by tests.
 const invoked = process.argv[1] ? realpathSync(process.argv[1]) : '';
 if (invoked === realpathSync(fileURLToPath(import.meta.url))) {
+  dropOutputOnClosedStreams();
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });

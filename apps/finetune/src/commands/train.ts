@@ -11,6 +11,7 @@ import { quantizeOf } from '../model/frozen-base.js';
 import { writeReports } from '../report/write.js';
 import { initBackend, openSession } from '../session.js';
 import { TRAIN_FLAGS, type TrainOptions } from '../train/options.js';
+import { watchStopSignals } from '../train/stop.js';
 import { type TrainResult, train } from '../train/trainer.js';
 import { resolveTrainOptions } from './train-options.js';
 
@@ -56,14 +57,7 @@ export async function runTrain(o: TrainOptions, io: Parameters<Command['run']>[1
   const data = loadTrainData(o, s.tokenizer, io.note);
   const padId = s.tokenizer.padTokenId ?? s.tokenizer.eosTokenIds[0] ?? 0;
   fs.mkdirSync(o.out, { recursive: true });
-  let stop: string | undefined;
-  const onSignal = (sig: string) => () => {
-    if (stop) process.exit(130); // a second Ctrl-C: the user means it
-    stop = sig;
-    io.note(`\n${sig}: finishing the current step, saving a checkpoint…`);
-  };
-  const handlers = { SIGINT: onSignal('SIGINT'), SIGTERM: onSignal('SIGTERM') };
-  process.on('SIGINT', handlers.SIGINT).on('SIGTERM', handlers.SIGTERM);
+  const stop = watchStopSignals(io.note);
   const bar =
     !io.json && process.stderr.isTTY
       ? new SingleBar({
@@ -106,10 +100,12 @@ export async function runTrain(o: TrainOptions, io: Parameters<Command['run']>[1
         }
       },
       onEval: (rows) => report(rows),
-      shouldStop: () => stop !== undefined,
+      shouldStop: () => stop.signal !== undefined,
+      saveNow: () => stop.saveNow,
     });
     bar?.stop();
-    report(result.metrics, {
+    if (!stop.saveNow)
+      report(result.metrics, {
       steps: result.steps,
       final_loss: result.finalLoss,
       val_loss: result.valLoss,
@@ -118,7 +114,7 @@ export async function runTrain(o: TrainOptions, io: Parameters<Command['run']>[1
     return result;
   } finally {
     bar?.stop();
-    process.off('SIGINT', handlers.SIGINT).off('SIGTERM', handlers.SIGTERM);
+    stop.dispose();
   }
 }
 

@@ -26,8 +26,10 @@ export interface TrainHooks {
   onStep?(m: StepMetrics, total: number): void;
   /** After every evaluation and at the end (reports). */
   onEval?(rows: readonly StepMetrics[]): void;
-  /** Polled between steps: true asks the loop to checkpoint and stop (SIGINT/SIGTERM). */
+  /** Polled between steps: true asks the loop to checkpoint and stop (SIGINT/SIGTERM/SIGHUP). */
   shouldStop?(): boolean;
+  /** Polled after each update: true skips that step's evaluation and periodic save (a second Ctrl-C). */
+  saveNow?(): boolean;
 }
 
 export interface TrainResult {
@@ -209,7 +211,7 @@ export async function train(
       tokens_per_s: tokens / ((now - ts) / 1000),
       elapsed_s: (now - t0) / 1000,
     };
-    const evalNow = (o.evalEvery > 0 && step % o.evalEvery === 0) || step === total;
+    const evalNow = ((o.evalEvery > 0 && step % o.evalEvery === 0) || step === total) && !hooks.saveNow?.();
     if (evalNow) {
       lastVal = validate();
       if (lastVal !== undefined) row.val_loss = lastVal;
@@ -217,12 +219,13 @@ export async function train(
     metrics.append(row);
     hooks.onStep?.(row, total);
     if (evalNow) hooks.onEval?.(metrics.rows);
-    if (o.saveEvery > 0 && step % o.saveEvery === 0 && step < total) save();
-    await new Promise((r) => setImmediate(r)); // let SIGINT/SIGTERM handlers run between steps
+    // Stopping saves this step anyway, after the loop: one checkpoint write, not two.
+    if (o.saveEvery > 0 && step % o.saveEvery === 0 && step < total && !hooks.shouldStop?.()) save();
+    await new Promise((r) => setImmediate(r)); // let signal handlers run between steps
   }
   save();
   if (!interrupted && o.fineTuneType === 'lora') writeAdapter(o.out, s, o, lora as LoraConfig);
-  hooks.onEval?.(metrics.rows);
+  if (!hooks.saveNow?.()) hooks.onEval?.(metrics.rows);
   return {
     steps: state.step,
     totalSteps: total,
