@@ -106,11 +106,11 @@ export async function runTrain(o: TrainOptions, io: Parameters<Command['run']>[1
     bar?.stop();
     if (!stop.saveNow)
       report(result.metrics, {
-      steps: result.steps,
-      final_loss: result.finalLoss,
-      val_loss: result.valLoss,
-      trainable: result.trainable,
-    });
+        steps: result.steps,
+        final_loss: result.finalLoss,
+        val_loss: result.valLoss,
+        trainable: result.trainable,
+      });
     return result;
   } finally {
     bar?.stop();
