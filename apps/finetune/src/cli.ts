@@ -133,7 +133,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   try {
-    const values = withDefaults(command.name, parseFlags(command.name, rest, command.flags), command.flags);
+    const typed = parseFlags(command.name, rest, command.flags);
+    const values = command.ownDefaults ? typed : withDefaults(command.name, typed, command.flags);
     const code = await command.run(values, makeIo(values.json === true));
     return typeof code === 'number' ? code : 0;
   } catch (e) {

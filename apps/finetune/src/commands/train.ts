@@ -11,6 +11,7 @@ import { quantizeOf } from '../model/frozen-base.js';
 import { writeReports } from '../report/write.js';
 import { initBackend, openSession } from '../session.js';
 import { TRAIN_FLAGS, type TrainOptions } from '../train/options.js';
+import { resumeCommand } from '../train/resume.js';
 import { watchStopSignals } from '../train/stop.js';
 import { type TrainResult, train } from '../train/trainer.js';
 import { resolveTrainOptions } from './train-options.js';
@@ -122,6 +123,7 @@ export const trainCommand: Command = {
   name: 'train',
   summary: 'LoRA (or full) fine-tuning on JSONL data; writes a PEFT adapter, checkpoints, metrics and reports',
   flags: TRAIN_FLAGS,
+  ownDefaults: true, // --config and --resume sit between the typed flags and the defaults
   async run(v, io) {
     const o = resolveTrainOptions(v);
     const r = await runTrain(o, io);
@@ -138,7 +140,7 @@ export const trainCommand: Command = {
     if (io.json) io.out(JSON.stringify(summary));
     else if (r.interrupted)
       io.out(
-        `interrupted at step ${r.steps}/${r.totalSteps}; checkpoint ${r.checkpoint}\nresume with: finetune train … --resume ${o.out}`,
+        `interrupted at step ${r.steps}/${r.totalSteps}; checkpoint ${r.checkpoint}\nresume with: ${resumeCommand(o.out)}`,
       );
     else
       io.out(
