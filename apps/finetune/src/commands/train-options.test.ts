@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { TsloraError } from '@tslora/core-tensor';
+import type { TsloraError } from '@tslora/core-tensor';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveTrainOptions } from './train-options.js';
 
@@ -88,7 +88,14 @@ describe('resolveTrainOptions', () => {
     fs.mkdirSync(lone, { recursive: true });
     fs.writeFileSync(
       path.join(lone, 'trainer_state.json'),
-      JSON.stringify({ step: 1, epoch: 0, cursor: 0, rng: { s: [1], spare: null }, optimizer: null, options: runOptions }),
+      JSON.stringify({
+        step: 1,
+        epoch: 0,
+        cursor: 0,
+        rng: { s: [1], spare: null },
+        optimizer: null,
+        options: runOptions,
+      }),
     );
     expect(refusal({ resume: lone }).hint).toBe('give --out DIR for the resumed run');
     expect(resolveTrainOptions({ resume: lone, out: path.join(root, 'o2') }).out).toBe(path.join(root, 'o2'));

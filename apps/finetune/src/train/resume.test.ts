@@ -39,9 +39,9 @@ describe('storedOptions', () => {
 describe('resumeConflicts', () => {
   it('typed options: absent ones come from the checkpoint; equal paths in other spellings are equal', () => {
     expect(resumeConflicts(stored, {}, true)).toEqual([]);
-    expect(resumeConflicts(stored, { model: '/abs/./base/', rank: 8, resume: 'x', out: 'y', json: true }, true)).toEqual(
-      [],
-    );
+    expect(
+      resumeConflicts(stored, { model: '/abs/./base/', rank: 8, resume: 'x', out: 'y', json: true }, true),
+    ).toEqual([]);
   });
 
   it('may change: iters, epochs, eval/save cadence, validation file, grad checkpointing, strict', () => {

@@ -207,6 +207,8 @@ export async function train(
       tokens_per_s: tokens / ((now - ts) / 1000),
       elapsed_s: (now - t0) / 1000,
     };
+    // Signals that came during the step are seen before its evaluation: a second Ctrl-C skips it.
+    await yieldToSignals();
     const evalNow = ((o.evalEvery > 0 && step % o.evalEvery === 0) || step === total) && !hooks.saveNow?.();
     if (evalNow) {
       lastVal = validate();
@@ -217,10 +219,11 @@ export async function train(
     if (evalNow) hooks.onEval?.(metrics.rows);
     // Stopping saves this step anyway, after the loop: one checkpoint write, not two.
     if (o.saveEvery > 0 && step % o.saveEvery === 0 && step < total && !hooks.shouldStop?.()) save();
-    await new Promise((r) => setImmediate(r)); // let signal handlers run between steps
+    await yieldToSignals();
   }
   save();
   if (!interrupted && o.fineTuneType === 'lora') writeAdapter(o.out, s, o, lora as LoraConfig);
+  await yieldToSignals(); // a Ctrl-C during the save is heard (and may skip the reports), not left pending
   if (!hooks.saveNow?.()) hooks.onEval?.(metrics.rows);
   return {
     steps: state.step,
@@ -232,6 +235,11 @@ export async function train(
     trainable,
     metrics: metrics.rows,
   };
+}
+
+/** Lets the signal handlers run (the loop itself is synchronous compute). */
+function yieldToSignals(): Promise<void> {
+  return new Promise((r) => setImmediate(r));
 }
 
 /** A resumed run may end later or earlier than the checkpoint's run, never before the steps it has done. */
