@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TsloraError } from '@tslora/core-tensor';
 import { afterAll, describe, expect, it } from 'vitest';
+import { main } from '../cli.js';
 import { resolveTrainOptions } from './train-options.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'train-options-'));
@@ -47,6 +48,27 @@ describe('resolveTrainOptions', () => {
     fs.writeFileSync(cfg, JSON.stringify({ rank: 4, 'batch-size': 2, lr: 0.01 }));
     const o = resolveTrainOptions({ model: 'm', data: 'd', out: 'o', config: cfg, lr: 0.02 });
     expect([o.rank, o.batchSize, o.lr, o.alpha]).toEqual([4, 2, 0.02, 16]);
+  });
+
+  it('through the CLI, defaults do not count as typed: --fine-tune-type full is not refused for --rank 8', async () => {
+    let stderr = '';
+    const write = process.stderr.write;
+    process.stderr.write = ((c: string) => {
+      stderr += c;
+      return true;
+    }) as typeof process.stderr.write;
+    const missing = path.join(root, 'no-such-model');
+    const args = ['train', '--model', missing, '--data', 'd.jsonl', '--out', path.join(root, 'full-out')];
+    try {
+      expect(await main([...args, '--fine-tune-type', 'full'])).toBe(2);
+      expect(stderr).not.toMatch(/apply to LoRA/);
+      expect(stderr).toContain(missing); // it got as far as opening the model
+      stderr = '';
+      expect(await main([...args, '--fine-tune-type', 'full', '--rank', '8'])).toBe(2);
+      expect(stderr).toMatch(/^error: --rank\/--alpha\/--rslora apply to LoRA/);
+    } finally {
+      process.stderr.write = write;
+    }
   });
 
   it('--resume DIR alone: every option from trainer_state.json, --out = the run dir', () => {
