@@ -155,10 +155,24 @@ export function dropOutputOnClosedStreams(): void {
     });
 }
 
+/**
+ * The `tsx` CLI (`npx tsx src/cli.ts …`) runs this file in a child whose Ctrl-C it relays, then
+ * SIGKILLs the child if it has not answered within ~60 ms, as a process busy in a training step
+ * cannot: the run would be lost. Say so before a long-running command starts.
+ */
+export function tsxWrapperNote(execArgv: readonly string[], command: string | undefined): string | undefined {
+  if (command !== 'train' && command !== 'demo') return undefined;
+  if (!execArgv.some((a) => /[\\/]tsx[\\/]dist[\\/]preflight\.cjs$/.test(a))) return undefined;
+  return 'note: running under the tsx CLI, which SIGKILLs this process when Ctrl-C comes during a step longer than ~60 ms (no checkpoint); use `pnpm finetune …` or `node --import tsx apps/finetune/src/cli.ts …` instead';
+}
+
 // Run when executed directly (bin, `node --import tsx`), not when imported by tests.
 const invoked = process.argv[1] ? realpathSync(process.argv[1]) : '';
 if (invoked === realpathSync(fileURLToPath(import.meta.url))) {
   dropOutputOnClosedStreams();
+  const note = tsxWrapperNote(process.execArgv, process.argv[2]);
+  const quiet = ['--json', '--help', '-h'].some((f) => process.argv.includes(f));
+  if (note && !quiet) process.stderr.write(`${note}\n`);
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });
