@@ -78,6 +78,11 @@ describe('resumeConflicts', () => {
     expect(resumeConflicts({ ...stored, layers: 1 }, stored, false)).toEqual([
       { field: 'layers', stored: 1, given: undefined },
     ]);
+    // an option missing from an older checkpoint is fine at its default (dropout 0), not otherwise
+    expect(resumeConflicts(stored, { ...stored, dropout: 0 }, false)).toEqual([]);
+    expect(resumeConflicts(stored, { ...stored, dropout: 0.1 }, false)).toEqual([
+      { field: 'dropout', stored: undefined, given: 0.1 },
+    ]);
     expect(resumeConflictError('c', [{ field: 'layers', stored: 1, given: undefined }]).message).toBe(
       "--resume c: --layers (not set) (checkpoint: 1) differs from the checkpoint's run",
     );

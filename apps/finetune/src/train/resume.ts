@@ -8,7 +8,7 @@
 // the resumed steps continue a different run, and is refused naming both values.
 import path from 'node:path';
 import { TsloraError } from '@tslora/core-tensor';
-import type { TrainOptions } from './options.js';
+import { camel, TRAIN_FLAGS, type TrainOptions } from './options.js';
 
 /** Fields a resumed run may change (see the file comment). */
 export const RESUME_MAY_CHANGE: ReadonlySet<string> = new Set([
@@ -36,6 +36,13 @@ export function storedOptions(o: TrainOptions): Record<string, unknown> {
   return out;
 }
 
+/** Default of each option by field name: an option newer than a checkpoint is taken at its default. */
+const DEFAULTS: ReadonlyMap<string, unknown> = new Map(
+  Object.entries(TRAIN_FLAGS)
+    .filter(([, spec]) => spec.default !== undefined)
+    .map(([flag, spec]) => [camel(flag), spec.default]),
+);
+
 export interface ResumeConflict {
   field: string;
   stored: unknown;
@@ -62,6 +69,8 @@ export function resumeConflicts(
   for (const field of fields) {
     if (RESUME_MAY_CHANGE.has(field) || OF_INVOCATION.has(field)) continue;
     if (onlyGiven && given[field] === undefined) continue;
+    // a checkpoint written before the option existed ran with what is now its default
+    if (!(field in stored) && same(field, DEFAULTS.get(field), given[field])) continue;
     if (!same(field, stored[field], given[field])) out.push({ field, stored: stored[field], given: given[field] });
   }
   return out;
