@@ -18,7 +18,7 @@ import {
   trainArgv,
   waitFor,
 } from './harness.js';
-import { type Started, startPnpmGroup, startPnpmOnPty, waitGone } from './terminal.js';
+import { HAVE_SCRIPT, type Started, startPnpmGroup, startPnpmOnPty, waitGone } from './terminal.js';
 
 const ws = tempWorkspace('ctrl-c', 'Ctrl-C under pnpm finetune train');
 const { root, base, data, ledger } = ws;
@@ -102,7 +102,7 @@ describe('pnpm --silent finetune train, interrupted the ways a terminal does it'
     );
   });
 
-  it('a ^C byte on a pseudo-terminal (script): same, and the transcript shows it', async () => {
+  it.skipIf(!HAVE_SCRIPT)('a ^C byte on a pseudo-terminal (script): same, and the transcript shows it', async () => {
     const out = path.join(root, 'pty-ctrl-c');
     const child = startPnpmOnPty(trainArgs(out));
     await afterSteps(child, out);
@@ -134,22 +134,25 @@ describe('pnpm --silent finetune train, interrupted the ways a terminal does it'
     );
   });
 
-  it('^C twice on the pty: pnpm exits at the second, the terminal goes with it, node saves alone', async () => {
-    const out = path.join(root, 'pty-ctrl-c-twice');
-    const child = startPnpmOnPty(trainArgs(out));
-    await afterSteps(child, out);
-    child.typeKeys('\x03');
-    await waitFor(() => child.seen().includes('finishing the current step'), 60_000, 2);
-    child.typeKeys('\x03');
-    const r = await child.done;
-    await waitGone(out); // node outlives pnpm and script; wait for it to finish on its own
-    const steps = stepDirs(path.join(out, 'checkpoints'));
-    expect(steps).toHaveLength(1);
-    const step = await expectSavedAndResumable(out, steps[0] as number);
-    ledger.add(
-      `^C twice on a pty | script exit ${r.code} (pnpm quits on the second ^C) | node finished alone: checkpoint step-${step} whole | --resume OUT alone ends bit-identical`,
-    );
-  });
+  it.skipIf(!HAVE_SCRIPT)(
+    '^C twice on the pty: pnpm exits at the second, the terminal goes with it, node saves alone',
+    async () => {
+      const out = path.join(root, 'pty-ctrl-c-twice');
+      const child = startPnpmOnPty(trainArgs(out));
+      await afterSteps(child, out);
+      child.typeKeys('\x03');
+      await waitFor(() => child.seen().includes('finishing the current step'), 60_000, 2);
+      child.typeKeys('\x03');
+      const r = await child.done;
+      await waitGone(out); // node outlives pnpm and script; wait for it to finish on its own
+      const steps = stepDirs(path.join(out, 'checkpoints'));
+      expect(steps).toHaveLength(1);
+      const step = await expectSavedAndResumable(out, steps[0] as number);
+      ledger.add(
+        `^C twice on a pty | script exit ${r.code} (pnpm quits on the second ^C) | node finished alone: checkpoint step-${step} whole | --resume OUT alone ends bit-identical`,
+      );
+    },
+  );
 
   it('SIGINT then SIGHUP at once to the group (the terminal closing): pnpm dies, node saves anyway', async () => {
     const out = path.join(root, 'group-sigint-sighup');
@@ -166,21 +169,24 @@ describe('pnpm --silent finetune train, interrupted the ways a terminal does it'
     );
   });
 
-  it('^C, then the terminal closes at once (script killed: SIGHUP, writes fail with EIO): the checkpoint is saved', async () => {
-    const out = path.join(root, 'pty-closed');
-    const child = startPnpmOnPty(trainArgs(out));
-    await afterSteps(child, out);
-    child.typeKeys('\x03');
-    await new Promise((r) => setTimeout(r, 5));
-    child.proc.kill('SIGKILL'); // the terminal window goes away: the pty's master side closes
-    const r = await child.done;
-    await waitGone(out); // node has no one left to report to; wait for it to finish on its own
-    // The "interrupted at" line went to a closed terminal: the checkpoint on disk is the evidence.
-    const steps = stepDirs(path.join(out, 'checkpoints'));
-    expect(steps).toHaveLength(1);
-    const step = await expectSavedAndResumable(out, steps[0] as number);
-    ledger.add(
-      `^C then the pty closed (script SIGKILLed) | script ${r.signal}; node kept running without a terminal | checkpoint step-${step} whole | --resume OUT alone ends bit-identical`,
-    );
-  });
+  it.skipIf(!HAVE_SCRIPT)(
+    '^C, then the terminal closes at once (script killed: SIGHUP, writes fail with EIO): the checkpoint is saved',
+    async () => {
+      const out = path.join(root, 'pty-closed');
+      const child = startPnpmOnPty(trainArgs(out));
+      await afterSteps(child, out);
+      child.typeKeys('\x03');
+      await new Promise((r) => setTimeout(r, 5));
+      child.proc.kill('SIGKILL'); // the terminal window goes away: the pty's master side closes
+      const r = await child.done;
+      await waitGone(out); // node has no one left to report to; wait for it to finish on its own
+      // The "interrupted at" line went to a closed terminal: the checkpoint on disk is the evidence.
+      const steps = stepDirs(path.join(out, 'checkpoints'));
+      expect(steps).toHaveLength(1);
+      const step = await expectSavedAndResumable(out, steps[0] as number);
+      ledger.add(
+        `^C then the pty closed (script SIGKILLed) | script ${r.signal}; node kept running without a terminal | checkpoint step-${step} whole | --resume OUT alone ends bit-identical`,
+      );
+    },
+  );
 });

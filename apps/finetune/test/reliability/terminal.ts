@@ -1,7 +1,7 @@
 // terminal.ts — runs the README's `pnpm --silent finetune …` the ways a terminal does: in its own
 // process group (signals to the whole group), or on a pseudo-terminal (util-linux `script`) where a
 // ^C byte is turned into SIGINT by the line discipline and closing the terminal sends SIGHUP.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { shellWord } from '../../src/train/resume.js';
 import { type Child, REPO, type RunResult, sleep, waitFor } from './harness.js';
@@ -33,6 +33,9 @@ function collect(proc: ReturnType<typeof spawn>): Started {
   });
   return { proc, done, seen: () => stdout + stderr };
 }
+
+/** util-linux `script` (its -qfec flags) is there: the pty cases run only then. */
+export const HAVE_SCRIPT = /util-linux/.test(spawnSync('script', ['--version'], { encoding: 'utf8' }).stdout ?? '');
 
 /** The README's command line for `finetune <args>`. */
 export const pnpmArgv = (args: readonly string[]): string[] => ['--silent', 'finetune', ...args];
