@@ -95,7 +95,7 @@ describe('pnpm --silent finetune train, interrupted the ways a terminal does it'
     // node exits 130; dash, having seen the SIGINT, then re-raises it on itself and so does pnpm
     // (a shell shows 130 for that too): pnpm waited for node either way.
     expect(r.code === 130 || r.signal === 'SIGINT', `exit ${r.code} ${r.signal}`).toBe(true);
-    expect(r.stderr).toMatch(/SIGINT: finishing[^]*\[ELIFECYCLE\] Command failed/);
+    expect(r.stderr).toMatch(/SIGINT: finishing[\s\S]*\[ELIFECYCLE\] Command failed/);
     const step = await expectSavedAndResumable(out, interruptedStep(out, r.stdout));
     ledger.add(
       `SIGINT to the group of pnpm --silent finetune train | pnpm ${r.signal ?? `exit ${r.code}`} after node's 130 | checkpoint step-${step} whole | --resume OUT alone ends bit-identical`,
