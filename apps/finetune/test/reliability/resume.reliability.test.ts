@@ -116,26 +116,12 @@ describe('extending a finished run with --iters', () => {
 
 describe('--resume DIR alone', () => {
   it('from a step dir mid-run: --out, --save-every and every other option come from trainer_state.json', async () => {
-    const ref = path.join(root, 'alone-ref');
     const out = path.join(root, 'alone');
-    const args = (o: string) =>
-      trainArgv(
-        { model: base, data, out: o, iters: 8 },
-        '--save-every',
-        '2',
-        '--seed',
-        '4',
-        '--dropout',
-        '0.1',
-        '--rank',
-        '4',
-      );
-    await runMainOk(args(ref));
-    await runMainOk(args(out));
+    await runMainOk(refArgs(out));
     // as if killed after step 4: later checkpoints, the adapter and later metrics rows are gone
     for (const n of [6, 8]) fs.rmSync(path.join(out, 'checkpoints', `step-${n}`), { recursive: true });
     fs.rmSync(path.join(out, 'adapter_model.safetensors'));
-    // run from another directory: the stored paths are absolute
+    // nothing but --resume: --model, --data, --out and the rest come from the checkpoint
     const r = await runMainOk(['train', '--resume', path.join(out, 'checkpoints', 'step-4')]);
     expect(r.stderr).toContain('at step 4');
     expect(adapter(out)).toEqual(adapter(ref));
