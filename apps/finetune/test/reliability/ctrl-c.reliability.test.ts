@@ -22,7 +22,7 @@ import { HAVE_SCRIPT, type Started, startPnpmGroup, startPnpmOnPty, waitGone } f
 
 const ws = tempWorkspace('ctrl-c', 'Ctrl-C under pnpm finetune train');
 const { root, base, data, ledger } = ws;
-const ITERS = 8;
+const ITERS = 6;
 
 /** Dropout on (the RNG must survive), batch 24 so a step is longer than tsx's 60 ms grace. */
 const trainArgs = (out: string) =>
@@ -63,7 +63,7 @@ async function afterSteps(child: Started, out: string, n = 2): Promise<void> {
 
 /** The step the run's output says it stopped at, with the real resume command beside it. */
 function interruptedStep(out: string, output: string): number {
-  const m = /interrupted at step (\d+)\/8; checkpoint (\S+)/.exec(output);
+  const m = /interrupted at step (\d+)\/6; checkpoint (\S+)/.exec(output);
   expect(m, output).not.toBeNull();
   expect(m?.[2]).toBe(path.join(out, 'checkpoints', `step-${m?.[1]}`));
   expect(output).toContain(`resume with: pnpm finetune train --resume ${out}`);
