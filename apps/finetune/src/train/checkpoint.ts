@@ -13,6 +13,7 @@ import {
   writeSafetensors,
 } from '@tslora/core-tensor';
 import { buildDirAtomically } from '../fs-util.js';
+import { resumeCommand } from './resume.js';
 
 export interface TrainerState {
   /** Optimizer steps completed. */
@@ -119,7 +120,7 @@ export function saveCheckpoint(
     throw new TsloraError(
       `checkpoint ${dir} was not written (${code}); the last complete checkpoint is ${latestCheckpoint(root) ?? '(none yet)'}`,
       {
-        hint: `check free space and limits on ${root}, then resume with --resume`,
+        hint: `check free space and limits on ${root}, then resume: ${resumeCommand(path.dirname(root))}`,
         exitCode: 1,
         cause,
       },
