@@ -133,7 +133,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   try {
-    const values = withDefaults(command.name, parseFlags(command.name, rest, command.flags), command.flags);
+    const typed = parseFlags(command.name, rest, command.flags);
+    const values = command.ownDefaults ? typed : withDefaults(command.name, typed, command.flags);
     const code = await command.run(values, makeIo(values.json === true));
     return typeof code === 'number' ? code : 0;
   } catch (e) {
@@ -141,9 +142,37 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-// Run when executed directly (bin, tsx), not when imported by tests.
+/**
+ * A closed terminal or reader (EIO on a pty whose window closed, EPIPE on a pipe whose reader —
+ * pnpm, `| head` — went away) must not kill a run that is finishing its step and saving: without
+ * a listener the stream's 'error' is an uncaught exception. Output is dropped instead.
+ */
+export function dropOutputOnClosedStreams(): void {
+  const gone = new Set(['EPIPE', 'EIO', 'ECONNRESET', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_WRITE_AFTER_END']);
+  for (const stream of [process.stdout, process.stderr])
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (!gone.has(e.code ?? '')) throw e;
+    });
+}
+
+/**
+ * The `tsx` CLI (`npx tsx src/cli.ts …`) runs this file in a child whose Ctrl-C it relays, then
+ * SIGKILLs the child if it has not answered within ~60 ms, as a process busy in a training step
+ * cannot: the run would be lost. Say so before a long-running command starts.
+ */
+export function tsxWrapperNote(execArgv: readonly string[], command: string | undefined): string | undefined {
+  if (command !== 'train' && command !== 'demo') return undefined;
+  if (!execArgv.some((a) => /[\\/]tsx[\\/]dist[\\/]preflight\.cjs$/.test(a))) return undefined;
+  return 'note: running under the tsx CLI, which SIGKILLs this process when Ctrl-C comes during a step longer than ~60 ms (no checkpoint); use `pnpm finetune …` or `node --import tsx apps/finetune/src/cli.ts …` instead';
+}
+
+// Run when executed directly (bin, `node --import tsx`), not when imported by tests.
 const invoked = process.argv[1] ? realpathSync(process.argv[1]) : '';
 if (invoked === realpathSync(fileURLToPath(import.meta.url))) {
+  dropOutputOnClosedStreams();
+  const note = tsxWrapperNote(process.execArgv, process.argv[2]);
+  const quiet = ['--json', '--help', '-h'].some((f) => process.argv.includes(f));
+  if (note && !quiet) process.stderr.write(`${note}\n`);
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });

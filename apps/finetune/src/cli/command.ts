@@ -13,6 +13,8 @@ export interface Command {
   name: string;
   summary: string;
   flags: FlagSpecs;
+  /** `run` gets only the flags typed and fills defaults itself (train: --config and --resume come between). */
+  ownDefaults?: boolean;
   /** Resolves to an exit code other than 0 when the command ended early on purpose (130: interrupted). */
   run(values: FlagValues, io: Io): unknown;
 }

@@ -3,7 +3,9 @@ import { FileFormatError, readJsonObject } from '@tslora/core-tensor';
 import { closest } from 'fastest-levenshtein';
 import { checkValue, type FlagValues, usageError, withDefaults } from '../cli/flags.js';
 import { quantizeFrom } from '../cli/quantize-flags.js';
+import { readCheckpointState } from '../train/checkpoint.js';
 import { camel, TRAIN_FLAGS, type TrainOptions } from '../train/options.js';
+import { resumeConflictError, resumeConflicts, runDirOf } from '../train/resume.js';
 
 /** Reads a --config JSON file whose keys are flag names (`batch-size`) or field names (`batchSize`). */
 function readConfigFile(file: string): FlagValues {
@@ -26,10 +28,43 @@ function readConfigFile(file: string): FlagValues {
   return out;
 }
 
+/**
+ * `--resume DIR`: the checkpoint's options under the given ones (flags and --config). A given option
+ * that would make it another run is refused; a given --iters or --epochs replaces both stored ones;
+ * --out defaults to the run directory holding the checkpoint.
+ */
+function resumedFlags(given: FlagValues, resume: string): FlagValues {
+  const ck = readCheckpointState(resume);
+  const byField = new Map(Object.keys(TRAIN_FLAGS).map((f) => [camel(f), f]));
+  const givenFields: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(given)) givenFields[camel(k)] = v;
+  const conflicts = resumeConflicts(ck.state.options, givenFields, true);
+  if (conflicts.length) throw resumeConflictError(ck.dir, conflicts);
+  const stored: FlagValues = {};
+  const extends_ = given.iters !== undefined || given.epochs !== undefined;
+  for (const [field, v] of Object.entries(ck.state.options)) {
+    const flag = byField.get(field);
+    if (!flag || (extends_ && (flag === 'iters' || flag === 'epochs'))) continue;
+    stored[flag] = v as string | number | boolean;
+  }
+  const out = given.out ?? runDirOf(ck.dir);
+  if (out === undefined)
+    throw usageError(
+      `--resume ${resume}: ${ck.dir} is not inside a run's checkpoints/ directory, so the run's --out is unknown`,
+      'give --out DIR for the resumed run',
+    );
+  return { ...stored, ...given, out };
+}
+
 /** Resolves the final options and refuses conflicting combinations. */
 export function resolveTrainOptions(flags: FlagValues): TrainOptions {
   const fromFile = typeof flags.config === 'string' ? readConfigFile(flags.config) : {};
-  const merged = withDefaults('train', { ...fromFile, ...flags }, TRAIN_FLAGS);
+  const given = { ...fromFile, ...flags };
+  const merged = withDefaults(
+    'train',
+    typeof given.resume === 'string' ? resumedFlags(given, given.resume) : given,
+    TRAIN_FLAGS,
+  );
   if (merged.iters !== undefined && merged.epochs !== undefined)
     throw usageError('--iters and --epochs conflict', 'give one of them');
   if (merged.quantize !== undefined && merged['fine-tune-type'] === 'full') {

@@ -11,7 +11,9 @@ import { quantizeOf } from '../model/frozen-base.js';
 import { writeReports } from '../report/write.js';
 import { initBackend, openSession } from '../session.js';
 import { TRAIN_FLAGS, type TrainOptions } from '../train/options.js';
+import { resumeCommand } from '../train/resume.js';
 import { lockTrainRun } from '../train/run-lock.js';
+import { watchStopSignals } from '../train/stop.js';
 import { type TrainResult, train } from '../train/trainer.js';
 import { resolveTrainOptions } from './train-options.js';
 
@@ -67,14 +69,7 @@ async function runTrainLocked(o: TrainOptions, io: Parameters<Command['run']>[1]
   const data = loadTrainData(o, s.tokenizer, io.note);
   const padId = s.tokenizer.padTokenId ?? s.tokenizer.eosTokenIds[0] ?? 0;
   fs.mkdirSync(o.out, { recursive: true });
-  let stop: string | undefined;
-  const onSignal = (sig: string) => () => {
-    if (stop) process.exit(130); // a second Ctrl-C: the user means it
-    stop = sig;
-    io.note(`\n${sig}: finishing the current step, saving a checkpoint…`);
-  };
-  const handlers = { SIGINT: onSignal('SIGINT'), SIGTERM: onSignal('SIGTERM') };
-  process.on('SIGINT', handlers.SIGINT).on('SIGTERM', handlers.SIGTERM);
+  const stop = watchStopSignals(io.note);
   const bar =
     !io.json && process.stderr.isTTY
       ? new SingleBar({
@@ -117,19 +112,21 @@ async function runTrainLocked(o: TrainOptions, io: Parameters<Command['run']>[1]
         }
       },
       onEval: (rows) => report(rows),
-      shouldStop: () => stop !== undefined,
+      shouldStop: () => stop.signal !== undefined,
+      saveNow: () => stop.saveNow,
     });
     bar?.stop();
-    report(result.metrics, {
-      steps: result.steps,
-      final_loss: result.finalLoss,
-      val_loss: result.valLoss,
-      trainable: result.trainable,
-    });
+    if (!stop.saveNow)
+      report(result.metrics, {
+        steps: result.steps,
+        final_loss: result.finalLoss,
+        val_loss: result.valLoss,
+        trainable: result.trainable,
+      });
     return result;
   } finally {
     bar?.stop();
-    process.off('SIGINT', handlers.SIGINT).off('SIGTERM', handlers.SIGTERM);
+    stop.dispose();
   }
 }
 
@@ -137,6 +134,7 @@ export const trainCommand: Command = {
   name: 'train',
   summary: 'LoRA (or full) fine-tuning on JSONL data; writes a PEFT adapter, checkpoints, metrics and reports',
   flags: TRAIN_FLAGS,
+  ownDefaults: true, // --config and --resume sit between the typed flags and the defaults
   async run(v, io) {
     const o = resolveTrainOptions(v);
     const r = await runTrain(o, io);
@@ -153,7 +151,7 @@ export const trainCommand: Command = {
     if (io.json) io.out(JSON.stringify(summary));
     else if (r.interrupted)
       io.out(
-        `interrupted at step ${r.steps}/${r.totalSteps}; checkpoint ${r.checkpoint}\nresume with: finetune train … --resume ${o.out}`,
+        `interrupted at step ${r.steps}/${r.totalSteps}; checkpoint ${r.checkpoint}\nresume with: ${resumeCommand(o.out)}`,
       );
     else
       io.out(

@@ -15,6 +15,7 @@ import {
   writeSafetensors,
 } from '@tslora/core-tensor';
 import { buildDirAtomically } from '../fs-util.js';
+import { resumeCommand } from './resume.js';
 
 export interface TrainerState {
   /** Optimizer steps completed. */
@@ -26,7 +27,10 @@ export interface TrainerState {
   rng: { s: number[]; spare: number | null };
   /** AdamW step count and hyper-parameters as saved by the optimizer (null before the first save). */
   optimizer: AdamWMeta | null;
-  /** The run's options, checked on resume so a resumed run is the same run. */
+  /**
+   * The run's options (every one but --resume, --out and --force; paths absolute): `train --resume DIR`
+   * alone takes them, and refuses a given option that would make it another run (train/resume.ts).
+   */
   options: Record<string, unknown>;
 }
 
@@ -123,7 +127,7 @@ export function saveCheckpoint(
     throw new TsloraError(
       `checkpoint ${dir} was not written (${code}); the last complete checkpoint is ${latestCheckpoint(root) ?? '(none yet)'}`,
       {
-        hint: `check free space and limits on ${root}, then resume with --resume`,
+        hint: `check free space and limits on ${root}, then resume: ${resumeCommand(path.dirname(root))}`,
         exitCode: 1,
         cause,
       },
@@ -151,24 +155,33 @@ export interface LoadedCheckpoint {
   moments: Map<string, Float32Array>;
 }
 
-/** Reads a checkpoint; `dir` may be the run's --out (its latest checkpoint is taken) or a step dir. */
-export function loadCheckpoint(dir: string): LoadedCheckpoint {
-  let d = dir;
-  if (!fs.existsSync(path.join(d, STATE))) {
-    const latest = latestCheckpoint(path.join(dir, 'checkpoints')) ?? latestCheckpoint(dir);
-    if (!latest)
-      throw new TsloraError(`--resume ${dir}: no complete checkpoint found`, {
-        hint: 'pass a run directory (its --out) or a checkpoints/step-N directory',
-        exitCode: 2,
-      });
-    d = latest;
-  }
+/** The checkpoint `dir` names: the dir itself (a step dir), or the latest under `dir/checkpoints` or `dir`. */
+export function findCheckpoint(dir: string): string {
+  if (fs.existsSync(path.join(dir, STATE))) return dir;
+  const latest = latestCheckpoint(path.join(dir, 'checkpoints')) ?? latestCheckpoint(dir);
+  if (!latest)
+    throw new TsloraError(`--resume ${dir}: no complete checkpoint found`, {
+      hint: 'pass a run directory (its --out) or a checkpoints/step-N directory',
+      exitCode: 2,
+    });
+  return latest;
+}
+
+/** Reads only trainer_state.json of the checkpoint `dir` names (see findCheckpoint). */
+export function readCheckpointState(dir: string): { dir: string; state: TrainerState } {
+  const d = findCheckpoint(dir);
   const stateFile = path.join(d, STATE);
   // written by saveCheckpoint; its fields are trusted as they were before (only the JSON itself is checked)
   const state = readJsonObject(stateFile, {
     missingHint: 'resume from an earlier checkpoint',
     hint: 'resume from an earlier checkpoint',
   }) as unknown as TrainerState;
+  return { dir: d, state };
+}
+
+/** Reads a checkpoint; `dir` may be the run's --out (its latest checkpoint is taken) or a step dir. */
+export function loadCheckpoint(dir: string): LoadedCheckpoint {
+  const { dir: d, state } = readCheckpointState(dir);
   const read = (file: string) => {
     const st = SafetensorsFile.open(path.join(d, file));
     try {

@@ -83,7 +83,10 @@ export const TRAIN_FLAGS: FlagSpecs = {
   'eval-every': { kind: 'int', min: 0, default: 0, help: 'validation loss every N steps (0 = only at the end)' },
   'save-every': { kind: 'int', min: 0, default: 0, help: 'checkpoint every N steps (0 = only at the end)' },
   'val-batches': { kind: 'int', min: 1, help: 'validation batches per evaluation (default all)' },
-  resume: { kind: 'string', help: 'continue from a run directory or checkpoints/step-N' },
+  resume: {
+    kind: 'string',
+    help: 'continue from a run directory or checkpoints/step-N, with the options in its trainer_state.json (then --model, --data and --out are not needed; a longer --iters/--epochs extends the run)',
+  },
   'fine-tune-type': {
     kind: 'string',
     choices: ['lora', 'full'],

@@ -14,6 +14,7 @@ import { BatchStream } from './batches.js';
 import { loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { MetricsLog, type StepMetrics } from './metrics.js';
 import type { TrainOptions } from './options.js';
+import { resumeConflictError, resumeConflicts, storedOptions, totalChangeNote } from './resume.js';
 
 export interface TrainData {
   train: Example[];
@@ -26,8 +27,10 @@ export interface TrainHooks {
   onStep?(m: StepMetrics, total: number): void;
   /** After every evaluation and at the end (reports). */
   onEval?(rows: readonly StepMetrics[]): void;
-  /** Polled between steps: true asks the loop to checkpoint and stop (SIGINT/SIGTERM). */
+  /** Polled between steps: true asks the loop to checkpoint and stop (SIGINT/SIGTERM/SIGHUP). */
   shouldStop?(): boolean;
+  /** Polled after each update: true skips that step's evaluation and periodic save (a second Ctrl-C). */
+  saveNow?(): boolean;
 }
 
 export interface TrainResult {
@@ -39,12 +42,6 @@ export interface TrainResult {
   checkpoint: string | undefined;
   trainable: number;
   metrics: StepMetrics[];
-}
-
-/** Options that must match on resume (a different value would make it a different run). */
-function runIdentity(o: TrainOptions): Record<string, unknown> {
-  const { resume: _r, out: _o, force: _f, evalEvery: _e, saveEvery: _s, valBatches: _v, ...rest } = o;
-  return rest as Record<string, unknown>;
 }
 
 /** Sets up LoRA (or full fine-tuning) on the loaded model; returns the trainable parameters. */
@@ -101,21 +98,19 @@ export async function train(
   const { params, lora } = prepareModel(s.model, o, rng);
   const opt = new AdamW(params, { lr: o.lr, weightDecay: o.weightDecay });
   const ckptRoot = path.join(o.out, 'checkpoints');
-  let state: TrainerState = { step: 0, epoch: 0, cursor: 0, rng: rng.state, optimizer: null, options: runIdentity(o) };
+  let state: TrainerState = {
+    step: 0,
+    epoch: 0,
+    cursor: 0,
+    rng: rng.state,
+    optimizer: null,
+    options: storedOptions(o),
+  };
+  let resumed: { dir: string; options: Record<string, unknown> } | undefined;
   if (o.resume) {
     const ck = loadCheckpoint(o.resume);
-    const mismatch = Object.entries(runIdentity(o)).filter(
-      ([k, v]) => JSON.stringify(ck.state.options[k]) !== JSON.stringify(v),
-    );
-    if (mismatch.length) {
-      throw new TsloraError(
-        `--resume ${ck.dir}: options differ from the checkpoint's run: ${mismatch.map(([k, v]) => `${k}=${JSON.stringify(v)} (was ${JSON.stringify(ck.state.options[k])})`).join(', ')}`,
-        {
-          hint: 'resume with the same options as the original run',
-          exitCode: 2,
-        },
-      );
-    }
+    const conflicts = resumeConflicts(ck.state.options, o as unknown as Record<string, unknown>, false);
+    if (conflicts.length) throw resumeConflictError(ck.dir, conflicts);
     for (const [name, p] of params) {
       const w = ck.weights.get(name);
       if (!w || w.length !== p.size)
@@ -123,15 +118,17 @@ export async function train(
       p.f32.set(w);
     }
     opt.loadStateDict({ ...(ck.state.optimizer ?? {}), moments: ck.moments });
-    state = ck.state;
+    // The next checkpoints store this invocation's options (a longer --iters, a new --save-every).
+    state = { ...ck.state, options: storedOptions(o) };
+    resumed = { dir: ck.dir, options: ck.state.options };
     rng.setState(state.rng);
-    io.note(`resumed from ${ck.dir} at step ${state.step}`);
   }
   const stream = new BatchStream(data.train, o.batchSize, data.padId, o.seed, {
     epoch: state.epoch,
     cursor: state.cursor,
   });
   const total = totalSteps(o, stream.length);
+  if (resumed) checkResumedTotal(o, resumed, state.step, total, stream.length, io);
   const metrics = new MetricsLog(path.join(o.out, 'metrics.jsonl'), state.step);
   const trainable = params.reduce((n, [, p]) => n + p.size, 0);
   let lastCkpt: string | undefined;
@@ -158,8 +155,9 @@ export async function train(
 
   const t0 = performance.now();
   let interrupted = false;
-  let lastLoss = Number.NaN;
-  let lastVal: number | undefined;
+  // A resumed run that has no step left (resuming a finished run) reports the checkpoint's last values.
+  let lastLoss = metrics.rows.at(-1)?.loss ?? Number.NaN;
+  let lastVal = metrics.rows.findLast((r) => r.val_loss !== undefined)?.val_loss;
   while (state.step < total) {
     if (hooks.shouldStop?.()) {
       interrupted = true;
@@ -209,7 +207,9 @@ export async function train(
       tokens_per_s: tokens / ((now - ts) / 1000),
       elapsed_s: (now - t0) / 1000,
     };
-    const evalNow = (o.evalEvery > 0 && step % o.evalEvery === 0) || step === total;
+    // Signals that came during the step are seen before its evaluation: a second Ctrl-C skips it.
+    await yieldToSignals();
+    const evalNow = ((o.evalEvery > 0 && step % o.evalEvery === 0) || step === total) && !hooks.saveNow?.();
     if (evalNow) {
       lastVal = validate();
       if (lastVal !== undefined) row.val_loss = lastVal;
@@ -217,12 +217,14 @@ export async function train(
     metrics.append(row);
     hooks.onStep?.(row, total);
     if (evalNow) hooks.onEval?.(metrics.rows);
-    if (o.saveEvery > 0 && step % o.saveEvery === 0 && step < total) save();
-    await new Promise((r) => setImmediate(r)); // let SIGINT/SIGTERM handlers run between steps
+    // Stopping saves this step anyway, after the loop: one checkpoint write, not two.
+    if (o.saveEvery > 0 && step % o.saveEvery === 0 && step < total && !hooks.shouldStop?.()) save();
+    await yieldToSignals();
   }
   save();
   if (!interrupted && o.fineTuneType === 'lora') writeAdapter(o.out, s, o, lora as LoraConfig);
-  hooks.onEval?.(metrics.rows);
+  await yieldToSignals(); // a Ctrl-C during the save is heard (and may skip the reports), not left pending
+  if (!hooks.saveNow?.()) hooks.onEval?.(metrics.rows);
   return {
     steps: state.step,
     totalSteps: total,
@@ -233,6 +235,32 @@ export async function train(
     trainable,
     metrics: metrics.rows,
   };
+}
+
+/** Lets the signal handlers run (the loop itself is synchronous compute). */
+function yieldToSignals(): Promise<void> {
+  return new Promise((r) => setImmediate(r));
+}
+
+/** A resumed run may end later or earlier than the checkpoint's run, never before the steps it has done. */
+function checkResumedTotal(
+  o: TrainOptions,
+  ck: { dir: string; options: Record<string, unknown> },
+  done: number,
+  total: number,
+  batchesPerEpoch: number,
+  io: Io,
+): void {
+  const given = o.iters !== undefined ? `--iters ${o.iters}` : `--epochs ${o.epochs ?? 1} (${total} steps)`;
+  if (total < done)
+    throw new TsloraError(`--resume ${ck.dir}: ${given} ends before the ${done} steps the checkpoint has done`, {
+      hint: `give --iters ${done} or more (or drop --iters/--epochs to keep the checkpoint's)`,
+      exitCode: 2,
+    });
+  const was = { iters: ck.options.iters as number | undefined, epochs: ck.options.epochs as number | undefined };
+  const note = totalChangeNote(o, done, totalSteps({ ...o, ...was }, batchesPerEpoch), total);
+  io.note(`resumed from ${ck.dir} at step ${done}`);
+  if (note) io.note(note);
 }
 
 function writeAdapter(dir: string, s: Session, o: TrainOptions, lora: LoraConfig): void {
