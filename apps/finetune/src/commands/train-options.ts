@@ -1,11 +1,12 @@
 // commands/train-options.ts — flags > --config file > defaults, checked as one TrainOptions object.
-import { FileFormatError, readJsonObject } from '@tslora/core-tensor';
+import { FileFormatError, readJsonObject, refuseIfBeingWritten } from '@tslora/core-tensor';
 import { closest } from 'fastest-levenshtein';
 import { checkValue, type FlagValues, usageError, withDefaults } from '../cli/flags.js';
 import { quantizeFrom } from '../cli/quantize-flags.js';
 import { readCheckpointState } from '../train/checkpoint.js';
 import { camel, TRAIN_FLAGS, type TrainOptions } from '../train/options.js';
 import { resumeConflictError, resumeConflicts, runDirOf } from '../train/resume.js';
+import { resumeRunDir } from '../train/run-lock.js';
 
 /** Reads a --config JSON file whose keys are flag names (`batch-size`) or field names (`batchSize`). */
 function readConfigFile(file: string): FlagValues {
@@ -34,6 +35,11 @@ function readConfigFile(file: string): FlagValues {
  * --out defaults to the run directory holding the checkpoint.
  */
 function resumedFlags(given: FlagValues, resume: string): FlagValues {
+  // a run still being written has no committed checkpoint yet (or a moving one): say who writes it
+  refuseIfBeingWritten(resumeRunDir(resume), {
+    label: resume,
+    hint: 'wait for that run to finish (or stop it), then resume',
+  });
   const ck = readCheckpointState(resume);
   const byField = new Map(Object.keys(TRAIN_FLAGS).map((f) => [camel(f), f]));
   const givenFields: Record<string, unknown> = {};

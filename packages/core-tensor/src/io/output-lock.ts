@@ -139,6 +139,27 @@ export function staleReason(r: LockRecord): string | undefined {
   return undefined;
 }
 
+/** The refusal of a second writer (exit 2), naming the live one. */
+function beingWritten(label: string, owner: LockRecord, file: string, hint: string | undefined): TsloraError {
+  const here = owner.host === os.hostname();
+  return new TsloraError(`${label} is being written by ${ownerText(owner)}`, {
+    hint: hint ?? `wait for it, or choose another --out${here ? '' : `; if that process is gone, remove ${file}`}`,
+    exitCode: 2,
+  });
+}
+
+/**
+ * Throws the same refusal as acquire() when a live writer holds `out`, without taking the lock: for a
+ * command that must read `out` before it can know what to lock (train --resume reads the run's options).
+ */
+export function refuseIfBeingWritten(out: string, o: { label?: string; hint?: string } = {}): void {
+  const file = lockPathFor(out);
+  const snap = snapshot(file);
+  const owner = snap ? parseLockRecord(snap.text) : undefined;
+  if (owner && owner.pid !== process.pid && staleReason(owner) === undefined)
+    throw beingWritten(o.label ?? out, owner, file, o.hint);
+}
+
 /** The held lock of one output; release() it on every exit path (acquire() also releases it on exit and on signals). */
 export class OutputLock {
   readonly file: string;
@@ -210,15 +231,7 @@ export class OutputLock {
         continue;
       }
       const why = staleReason(owner);
-      if (why === undefined) {
-        const here = owner.host === os.hostname();
-        throw new TsloraError(`${label} is being written by ${ownerText(owner)}`, {
-          hint:
-            o.hint ??
-            `wait for it, or choose another --out${here ? '' : `; if that process is gone, remove ${this.file}`}`,
-          exitCode: 2,
-        });
-      }
+      if (why === undefined) throw beingWritten(label, owner, this.file, o.hint);
       if (takeOver(this.file, snap)) tookOver = `${ownerText(owner)}: ${why}`;
     }
     throw new TsloraError(`${label}: could not take the lock ${this.file} within ${ACQUIRE_DEADLINE_MS / 1000} s`, {
