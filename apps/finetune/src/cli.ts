@@ -129,7 +129,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(`${helpText(command.name, command.summary, command.flags)}\n`);
+    process.stdout.write(`${helpText(command.name, command.summary, command.flags, command.details)}\n`);
     return 0;
   }
   try {

@@ -16,7 +16,7 @@ import {
   TsloraError,
   writeShardedIndex,
 } from '@tslora/core-tensor';
-import { ADAPTER_WEIGHTS_FILE, type AdapterContents, readAdapter } from './adapter-io.js';
+import { ADAPTER_WEIGHTS_FILE, type AdapterContents, readAdapter, summarizeProblems } from './adapter-io.js';
 import { loraScaling, NEVER_ADAPTED } from './config.js';
 import { lastSegment } from './inject.js';
 import { addLoraDelta, checkFinite, type MergeDType, roundToDType } from './merge.js';
@@ -82,7 +82,7 @@ function checkOutDir(o: MergeCheckpointOptions): void {
     throw new TsloraError(`merge: ${o.outDir} exists and is not a directory`, { hint: 'choose another output path' });
   if (fs.readdirSync(o.outDir).length > 0 && !o.force) {
     throw new TsloraError(`merge: output directory ${o.outDir} is not empty`, {
-      hint: 'choose an empty or new directory, or pass force to replace it',
+      hint: 'choose an empty or new directory, or set the force option to replace it',
     });
   }
 }
@@ -109,7 +109,7 @@ function planTargets(reader: CheckpointReader, adapter: AdapterContents, adapter
     else targets.set(name, pair);
   }
   if (problems.length) {
-    throw new FileFormatError(adapterFile, `does not fit the checkpoint ${reader.dir} — ${problems.join('; ')}`, {
+    throw new FileFormatError(adapterFile, `does not fit the checkpoint ${reader.dir} — ${summarizeProblems(problems)}`, {
       hint: 'merge the adapter into the base model it was trained on',
     });
   }

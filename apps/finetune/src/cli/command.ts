@@ -13,6 +13,8 @@ export interface Command {
   name: string;
   summary: string;
   flags: FlagSpecs;
+  /** More text for `--help`, after the flags (what the command can and cannot do). */
+  details?: string;
   /** Resolves to an exit code other than 0 when the command ended early on purpose (130: interrupted). */
   run(values: FlagValues, io: Io): unknown;
 }

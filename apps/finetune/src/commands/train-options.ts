@@ -8,6 +8,12 @@ import { camel, TRAIN_FLAGS, type TrainOptions } from '../train/options.js';
 
 /** Reads a --config JSON file whose keys are flag names (`batch-size`) or field names (`batchSize`). */
 function readConfigFile(file: string): FlagValues {
+  const st = fs.statSync(file, { throwIfNoEntry: false });
+  if (!st || st.isDirectory())
+    throw usageError(
+      `--config ${file} ${st ? 'is a directory' : 'does not exist'}`,
+      'pass --config a JSON file of options, e.g. {"rank": 16, "lr": 2e-4}',
+    );
   let raw: unknown;
   try {
     raw = JSON.parse(fs.readFileSync(file, 'utf8'));

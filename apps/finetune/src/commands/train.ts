@@ -5,11 +5,13 @@ import { trainableReport } from '@tslora/lora';
 import { SingleBar } from 'cli-progress';
 import type { Command } from '../cli/command.js';
 import { encodeRecords } from '../data/format.js';
-import { readJsonl, resolveDataPaths } from '../data/jsonl.js';
+import { type JsonlSource, readJsonl, resolveDataPaths, TRAIN_DATA, VALID_DATA } from '../data/jsonl.js';
 import { checkOutDir, removeStaleTemps } from '../fs-util.js';
 import { quantizeOf } from '../model/frozen-base.js';
+import { readConfig } from '../model/load.js';
 import { writeReports } from '../report/write.js';
 import { initBackend, openSession } from '../session.js';
+import { checkRunShape, outputSizeNote } from '../train/limits.js';
 import { TRAIN_FLAGS, type TrainOptions } from '../train/options.js';
 import { type TrainResult, train } from '../train/trainer.js';
 import { resolveTrainOptions } from './train-options.js';
@@ -17,8 +19,8 @@ import { resolveTrainOptions } from './train-options.js';
 /** Loads and encodes the datasets; notes truncation counts. */
 export function loadTrainData(o: TrainOptions, tok: Parameters<typeof encodeRecords>[2], note: (s: string) => void) {
   const paths = resolveDataPaths(o.data, o.valid);
-  const enc = (file: string) => {
-    const r = encodeRecords(file, readJsonl(file), tok, {
+  const enc = (file: string, src: JsonlSource) => {
+    const r = encodeRecords(file, readJsonl(file, src), tok, {
       maxSeqLen: o.maxSeqLen,
       maskPrompt: o.maskPrompt,
       strict: o.strict,
@@ -27,8 +29,8 @@ export function loadTrainData(o: TrainOptions, tok: Parameters<typeof encodeReco
       note(`note: ${file}: ${r.truncated} of ${r.examples.length} samples truncated to --max-seq-len ${o.maxSeqLen}`);
     return r;
   };
-  const t = enc(paths.train);
-  const v = paths.valid ? enc(paths.valid) : undefined;
+  const t = enc(paths.train, TRAIN_DATA);
+  const v = paths.valid ? enc(paths.valid, o.valid ? VALID_DATA : TRAIN_DATA) : undefined;
   return { paths, train: t.examples, valid: v?.examples, truncated: t.truncated + (v?.truncated ?? 0) };
 }
 
@@ -44,6 +46,7 @@ const RUN_OUTPUTS = [
 ];
 
 export async function runTrain(o: TrainOptions, io: Parameters<Command['run']>[1]): Promise<TrainResult> {
+  const shape = checkRunShape(readConfig(o.model), o); // refusals before the model loads and --out exists
   if (!o.resume) {
     checkOutDir(o.out, o.force);
     // An earlier run's checkpoints must not survive: --resume would later pick them up as this run's.
@@ -55,6 +58,8 @@ export async function runTrain(o: TrainOptions, io: Parameters<Command['run']>[1
   const s = openSession(o.model, undefined, quantizeOf(o));
   const data = loadTrainData(o, s.tokenizer, io.note);
   const padId = s.tokenizer.padTokenId ?? s.tokenizer.eosTokenIds[0] ?? 0;
+  const sizeNote = o.resume ? undefined : outputSizeNote(shape, o, data.train.length);
+  if (sizeNote) io.note(sizeNote);
   fs.mkdirSync(o.out, { recursive: true });
   let stop: string | undefined;
   const onSignal = (sig: string) => () => {
