@@ -3,12 +3,27 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { replaceDir, TsloraError } from '@tslora/core-tensor';
 
+/** stat of an output path; one under a file (`--out data.jsonl/run`) is refused naming that file. */
+function statOut(out: string): fs.Stats | undefined {
+  try {
+    return fs.statSync(out, { throwIfNoEntry: false });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOTDIR') throw e;
+    let file = path.dirname(path.resolve(out));
+    while (!fs.existsSync(file)) file = path.dirname(file);
+    throw new TsloraError(`output path ${out} is inside ${file}, which is a file`, {
+      hint: 'choose a directory path for --out',
+      exitCode: 2,
+    });
+  }
+}
+
 /**
  * Refuses an existing non-empty directory unless force (then it is replaced at the end, not before),
  * and an existing file always: --force replaces output directories, it never deletes a user's file.
  */
 export function checkOutDir(out: string, force = false): void {
-  const st = fs.statSync(out, { throwIfNoEntry: false });
+  const st = statOut(out);
   if (st && !st.isDirectory()) {
     throw new TsloraError(`output path ${out} exists and is not a directory`, {
       hint: 'choose a directory path for --out',

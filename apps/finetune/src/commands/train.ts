@@ -8,10 +8,9 @@ import { encodeRecords } from '../data/format.js';
 import { type JsonlSource, readJsonl, resolveDataPaths, TRAIN_DATA, VALID_DATA } from '../data/jsonl.js';
 import { checkOutDir, removeStaleTemps } from '../fs-util.js';
 import { quantizeOf } from '../model/frozen-base.js';
-import { readConfig } from '../model/load.js';
 import { writeReports } from '../report/write.js';
 import { initBackend, openSession } from '../session.js';
-import { checkRunShape, outputSizeNote } from '../train/limits.js';
+import { checkTrainInputs, outputSizeNote } from '../train/limits.js';
 import { TRAIN_FLAGS, type TrainOptions } from '../train/options.js';
 import { type TrainResult, train } from '../train/trainer.js';
 import { resolveTrainOptions } from './train-options.js';
@@ -46,7 +45,7 @@ const RUN_OUTPUTS = [
 ];
 
 export async function runTrain(o: TrainOptions, io: Parameters<Command['run']>[1]): Promise<TrainResult> {
-  const shape = checkRunShape(readConfig(o.model), o); // refusals before the model loads and --out exists
+  const shape = checkTrainInputs(o); // refusals before the model loads and before --out is touched
   if (!o.resume) {
     checkOutDir(o.out, o.force);
     // An earlier run's checkpoints must not survive: --resume would later pick them up as this run's.

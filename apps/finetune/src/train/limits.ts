@@ -7,6 +7,7 @@ import { closest, distance } from 'fastest-levenshtein';
 import { usageError } from '../cli/flags.js';
 import { parseTargets } from '../commands/targets.js';
 import type { QwenConfig } from '../model/config.js';
+import { readConfig } from '../model/load.js';
 import { memoryPlan, namedProjections } from '../model/memory-plan.js';
 import type { TrainOptions } from './options.js';
 import { totalSteps } from './trainer.js';
@@ -70,6 +71,23 @@ export function checkRunShape(c: QwenConfig, o: TrainOptions): RunShape {
     );
   const perLayer = targeted.reduce((n, [, a, b]) => n + o.rank * (a + b), 0);
   return { trainable: Math.min(o.layers ?? L, L) * perLayer };
+}
+
+/**
+ * Everything about a run's inputs that can be refused before the model loads and before --out is
+ * created or cleared: the model's config.json, the LoRA shape (checkRunShape), and --resume naming
+ * a directory (a file or a typo would otherwise fail only after --out exists).
+ */
+export function checkTrainInputs(o: TrainOptions): RunShape {
+  if (o.resume !== undefined) {
+    const st = fs.statSync(o.resume, { throwIfNoEntry: false });
+    if (!st?.isDirectory())
+      throw usageError(
+        `--resume ${o.resume} ${st ? 'is a file' : 'does not exist'}`,
+        'pass a run directory (its --out) or one of its checkpoints/step-N directories',
+      );
+  }
+  return checkRunShape(readConfig(o.model), o);
 }
 
 /** Bytes a run writes into --out: each kept checkpoint holds the weights, AdamW m and v (and the adapter). */
