@@ -21,7 +21,9 @@ describe('checkOutDir', () => {
     }
     expect(err).toBeInstanceOf(TsloraError);
     expect((err as TsloraError).exitCode).toBe(2);
-    expect((err as TsloraError).message).toBe(`output path ${path.join(file, 'run', 'x')} is inside ${file}, which is a file`);
+    expect((err as TsloraError).message).toBe(
+      `output path ${path.join(file, 'run', 'x')} is inside ${file}, which is a file`,
+    );
     expect(() => checkOutDir(path.join(tmp, 'new', 'dir'))).not.toThrow();
   });
 });

@@ -109,9 +109,13 @@ function planTargets(reader: CheckpointReader, adapter: AdapterContents, adapter
     else targets.set(name, pair);
   }
   if (problems.length) {
-    throw new FileFormatError(adapterFile, `does not fit the checkpoint ${reader.dir} — ${summarizeProblems(problems)}`, {
-      hint: 'merge the adapter into the base model it was trained on',
-    });
+    throw new FileFormatError(
+      adapterFile,
+      `does not fit the checkpoint ${reader.dir} — ${summarizeProblems(problems)}`,
+      {
+        hint: 'merge the adapter into the base model it was trained on',
+      },
+    );
   }
   return targets;
 }

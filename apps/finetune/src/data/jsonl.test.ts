@@ -38,7 +38,9 @@ describe('readJsonl: a path that is not a JSONL file', () => {
   it('a directory is refused by name (it was EISDIR, an internal error)', () => {
     const d = dir('a-dir', []);
     expect(refusal(() => readJsonl(d, VALID_DATA)).message).toBe(`--valid ${d} is a directory, not a JSONL file`);
-    expect(refusal(() => readJsonl(d, EVAL_DATA)).hint).toBe('pass --data a .jsonl file or a directory with test.jsonl');
+    expect(refusal(() => readJsonl(d, EVAL_DATA)).hint).toBe(
+      'pass --data a .jsonl file or a directory with test.jsonl',
+    );
   });
 });
 

@@ -129,7 +129,5 @@ export function outputSizeNote(
       : o.fineTuneType === 'lora'
         ? 'a smaller --rank writes less'
         : '--fine-tune-type lora trains and writes far less';
-  return bytes > free
-    ? `warning: ${what}, more than the ${gib(free)} free there; ${knob}`
-    : `note: ${what}; ${knob}`;
+  return bytes > free ? `warning: ${what}, more than the ${gib(free)} free there; ${knob}` : `note: ${what}; ${knob}`;
 }
