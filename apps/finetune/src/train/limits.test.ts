@@ -56,7 +56,7 @@ function refusal(fn: () => unknown): TsloraError {
 }
 
 describe('checkRunShape', () => {
-  it.each([
+  it.each<Record<string, string | number>>([
     {},
     { rank: 15 },
     { targets: 'q_proj,o_proj', rank: 31 },

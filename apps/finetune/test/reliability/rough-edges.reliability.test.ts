@@ -75,7 +75,7 @@ const PATH_CASES = (): Case[] => [
     name: 'train --valid nope.jsonl: the hint is about --valid',
     argv: train('--valid', path.join(root, 'nope.jsonl')),
     error: /--valid .*nope\.jsonl does not exist/,
-    hint: /^hint: pass --valid [^]*drop --valid/,
+    hint: /^hint: pass --valid .*drop --valid/,
   },
   {
     name: 'train --config DIR',
