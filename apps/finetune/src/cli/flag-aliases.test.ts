@@ -1,7 +1,11 @@
 // cli/flag-aliases.test.ts — mlx-lm / PEFT / HF Trainer flag names get our flag suggested; the table cannot go stale.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { TsloraError } from '@tslora/core-tensor';
 import { describe, expect, it } from 'vitest';
 import { COMMANDS } from '../commands/index.js';
+import { resolveTrainOptions } from '../commands/train-options.js';
 import { FOREIGN_FLAGS, foreignFlagHint } from './flag-aliases.js';
 import { parseFlags } from './flags.js';
 
@@ -71,5 +75,21 @@ describe('foreign flag names', () => {
       expect(owners, `--${name} → --${a.flag}`).not.toEqual([]);
       for (const c of owners) expect(all.get(c), `--${name} is a real flag of ${c}`).not.toContain(name);
     }
+  });
+
+  it('--config keys spelled as mlx-lm writes them in its YAML get the same answer', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aliases-'));
+    const file = path.join(dir, 'c.json');
+    fs.writeFileSync(file, '{"learning_rate": 1e-5}');
+    expect(() => resolveTrainOptions({ config: file })).toThrow(
+      expect.objectContaining({
+        hint: "did you mean --lr? (--learning_rate is mlx-lm's name for it); see finetune train --help",
+      }),
+    );
+    fs.writeFileSync(file, '{"rnak": 4}');
+    expect(() => resolveTrainOptions({ config: file })).toThrow(
+      expect.objectContaining({ hint: 'did you mean "rank"? see finetune train --help' }),
+    );
+    fs.rmSync(dir, { recursive: true });
   });
 });

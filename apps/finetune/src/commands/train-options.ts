@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import { FileFormatError } from '@tslora/core-tensor';
 import { closest } from 'fastest-levenshtein';
+import { foreignFlagHint } from '../cli/flag-aliases.js';
 import { checkValue, type FlagValues, usageError, withDefaults } from '../cli/flags.js';
 import { quantizeFrom } from '../cli/quantize-flags.js';
 import { camel, TRAIN_FLAGS, type TrainOptions } from '../train/options.js';
@@ -27,8 +28,10 @@ function readConfigFile(file: string): FlagValues {
   for (const [k, v] of Object.entries(raw)) {
     const flag = TRAIN_FLAGS[k] ? k : byField.get(k);
     if (!flag || flag === 'config') {
+      // mlx-lm's YAML keys (learning_rate, num_layers) are its flag names with underscores
+      const foreign = foreignFlagHint(k, Object.keys(TRAIN_FLAGS));
       throw new FileFormatError(file, `unknown option "${k}"`, {
-        hint: `did you mean "${closest(k, Object.keys(TRAIN_FLAGS))}"? see finetune train --help`,
+        hint: `${foreign ? `${foreign};` : `did you mean "${closest(k, Object.keys(TRAIN_FLAGS))}"?`} see finetune train --help`,
       });
     }
     checkValue(flag, TRAIN_FLAGS[flag] as never, v, `${file}: "${k}"`);
