@@ -46,11 +46,7 @@ const RUN_OUTPUTS = [
 
 export async function runTrain(o: TrainOptions, io: Parameters<Command['run']>[1]): Promise<TrainResult> {
   const shape = checkTrainInputs(o); // refusals before the model loads and before --out is touched
-  if (!o.resume) {
-    checkOutDir(o.out, o.force);
-    // An earlier run's checkpoints must not survive: --resume would later pick them up as this run's.
-    for (const f of RUN_OUTPUTS) fs.rmSync(path.join(o.out, f), { recursive: true, force: true });
-  }
+  if (!o.resume) checkOutDir(o.out, o.force);
   // A run killed while writing report.html or metrics leaves the atomic write's temp file behind.
   removeStaleTemps(o.out, RUN_OUTPUTS);
   initBackend(io.note);
@@ -59,6 +55,9 @@ export async function runTrain(o: TrainOptions, io: Parameters<Command['run']>[1
   const padId = s.tokenizer.padTokenId ?? s.tokenizer.eosTokenIds[0] ?? 0;
   const sizeNote = o.resume ? undefined : outputSizeNote(shape, o, data.train.length);
   if (sizeNote) io.note(sizeNote);
+  // An earlier run's checkpoints must not survive: --resume would later pick them up as this run's.
+  // Removed only now, once model and data have loaded: a refused --force run leaves the old run whole.
+  if (!o.resume) for (const f of RUN_OUTPUTS) fs.rmSync(path.join(o.out, f), { recursive: true, force: true });
   fs.mkdirSync(o.out, { recursive: true });
   let stop: string | undefined;
   const onSignal = (sig: string) => () => {

@@ -78,6 +78,12 @@ const PATH_CASES = (): Case[] => [
     hint: /^hint: pass --valid .*drop --valid/,
   },
   {
+    name: 'train --force into a finished run with a missing --data (was: the run deleted, then refused)',
+    argv: trainArgv({ model: base, data: path.join(root, 'typo.jsonl'), out: oldRun }, '--force'),
+    error: /--data .*typo\.jsonl does not exist/,
+    hint: /^hint: pass --data a \.jsonl file or a directory/,
+  },
+  {
     name: 'train --config DIR',
     argv: train('--config', splits),
     error: /--config .*splits is a directory$/,
