@@ -61,6 +61,12 @@ interface Described {
   stack?: string | undefined;
 }
 
+const PATH_PROBLEMS: Record<string, string> = {
+  ENOENT: 'does not exist',
+  ENOTDIR: 'is not a directory, or a file sits where a parent directory should be',
+  EISDIR: 'is a directory where a file was expected',
+};
+
 function describeError(e: unknown, command?: string): Described {
   if (e instanceof TsloraError) {
     // Every error gets a hint line; a file error without its own hint at least points at the file.
@@ -81,6 +87,15 @@ function describeError(e: unknown, command?: string): Described {
   const err = e as NodeJS.ErrnoException;
   const why = writeFailure(err?.code);
   if (why) return { error: `${why.what} (${err.path ?? err.message})`, hint: why.hint, code: 1 };
+  // A path the user gave that the command did not check itself: still their mistake, not a bug.
+  const pathProblem = err?.path && err.code ? PATH_PROBLEMS[err.code] : undefined;
+  if (pathProblem)
+    return {
+      error: `${err.path} ${pathProblem} (${err.code})`,
+      hint: `check the paths given to ${command ? `finetune ${command}` : 'the command'} (see its --help)`,
+      code: 2,
+      stack: err.stack,
+    };
   if (err?.code === 'EACCES' || err?.code === 'EPERM' || err?.code === 'EROFS')
     return {
       error: `cannot write ${err.path ?? ''}: ${err.code}`,
@@ -129,7 +144,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(`${helpText(command.name, command.summary, command.flags)}\n`);
+    process.stdout.write(`${helpText(command.name, command.summary, command.flags, command.details)}\n`);
     return 0;
   }
   try {

@@ -6,17 +6,34 @@ import {
   checkOutDir as checkDir,
   OutputLock,
   type OutputLockOptions,
+  TsloraError,
   withOutputLock,
 } from '@tslora/core-tensor';
 import type { Command } from './cli/command.js';
 
 const FORCE_HINT = 'choose a new --out directory, or pass --force to replace it';
 
+/** stat of an output path; one under a file (`--out data.jsonl/run`) is refused naming that file. */
+function statOut(out: string): fs.Stats | undefined {
+  try {
+    return fs.statSync(out, { throwIfNoEntry: false });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOTDIR') throw e;
+    let file = path.dirname(path.resolve(out));
+    while (!fs.existsSync(file)) file = path.dirname(file);
+    throw new TsloraError(`output path ${out} is inside ${file}, which is a file`, {
+      hint: 'choose a directory path for --out',
+      exitCode: 2,
+    });
+  }
+}
+
 /**
  * Refuses an existing non-empty directory unless force (then it is replaced at the end, not before),
  * and an existing file always: --force replaces output directories, it never deletes a user's file.
  */
 export function checkOutDir(out: string, force = false): void {
+  statOut(out); // an --out under a file: named here, before the generic check
   checkDir(out, force, FORCE_HINT);
 }
 

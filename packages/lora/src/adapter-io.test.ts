@@ -5,7 +5,7 @@ import nodePath from 'node:path';
 import { encodeF32, FileFormatError, Random, SafetensorsFile, Tensor, writeSafetensors } from '@tslora/core-tensor';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TinyQwen, type TinyQwenSizes } from './__fixtures__/tiny-qwen.js';
-import { loadAdapter, readAdapter, saveAdapter } from './adapter-io.js';
+import { loadAdapter, readAdapter, saveAdapter, summarizeProblems } from './adapter-io.js';
 import { applyLora, loraModules } from './inject.js';
 
 const S: TinyQwenSizes = { C: 8, Ckv: 4, F: 12, V: 10, layers: 2 };
@@ -219,9 +219,10 @@ describe('loadAdapter', () => {
 
   it('clear errors: missing dir, bad JSON, wrong peft_type, unsupported features, missing weights', () => {
     const fresh = (): TinyQwen => new TinyQwen(S, new Random(1));
-    expectFileError(() => loadAdapter(nodePath.join(root, 'nope'), fresh()), /adapter_config\.json: not found/);
+    expect(() => loadAdapter(nodePath.join(root, 'nope'), fresh())).toThrow(/adapter directory .*nope does not exist/);
     const dir = tmp();
     fs.mkdirSync(dir);
+    expectFileError(() => loadAdapter(dir, fresh()), /adapter_config\.json: not found/);
     const cfg = nodePath.join(dir, 'adapter_config.json');
     fs.writeFileSync(cfg, '{"peft_type": "LORA",');
     expectFileError(() => readAdapter(dir), /adapter_config\.json: not valid JSON/);
@@ -282,5 +283,43 @@ describe('loadAdapter', () => {
     ]) {
       expectFileError(() => readAdapter(dir), part);
     }
+  });
+});
+
+describe('a misfit adapter is summarised, not listed in full', () => {
+  it('summarizeProblems keeps the first five and counts the rest', () => {
+    const p = Array.from({ length: 12 }, (_, i) => `p${i}`);
+    expect(summarizeProblems(p)).toBe('12 problems: p0; p1; p2; p3; p4; … and 7 more');
+    expect(summarizeProblems(p.slice(0, 5))).toBe('p0; p1; p2; p3; p4');
+    expect(summarizeProblems(p.slice(0, 1))).toBe('p0');
+  });
+
+  it('an adapter for another base: every module misfits; the error names five and the total', () => {
+    const sizes: TinyQwenSizes = { C: 8, Ckv: 4, F: 12, V: 10, layers: 6 };
+    const { model, config } = trained(1, sizes);
+    const dir = tmp();
+    saveAdapter(dir, model, config);
+    const other = new TinyQwen({ ...sizes, C: 16, Ckv: 8, F: 24 }, new Random(1));
+    let msg = '';
+    try {
+      loadAdapter(dir, other);
+    } catch (e) {
+      msg = (e as Error).message;
+    }
+    // 6 layers × 7 modules, A and B both wrong in each: 84 mismatches, as a direct count gives
+    const expected = 6 * 7 * 2;
+    expect(msg).toMatch(new RegExp(`does not fit the model — ${expected} problems: `));
+    expect(msg).toMatch(new RegExp(`; … and ${expected - 5} more$`));
+    expect(msg.split('; ')).toHaveLength(6);
+    expect(msg.length).toBeLessThan(800);
+    expect(loraModules(other)).toHaveLength(0);
+  });
+
+  it('readAdapterConfig: a file passed as the adapter says to pass its directory', () => {
+    const dir = tmp();
+    const { model, config } = trained();
+    saveAdapter(dir, model, config);
+    const file = nodePath.join(dir, 'adapter_model.safetensors');
+    expect(() => readAdapter(file)).toThrow(`adapter path ${file} is a file; pass its directory`);
   });
 });

@@ -34,6 +34,17 @@ export const ADAPTER_WEIGHTS_FILE = 'adapter_model.safetensors';
 /** PEFT saves LoRA tensors under the PeftModel's path to the base model: `base_model.model.` + module path. */
 export const PEFT_KEY_PREFIX = 'base_model.model.';
 
+/**
+ * The problems of a misfit adapter as one readable line: the first `shown` and a count of the rest.
+ * An adapter for another base model misfits on every module (196 for a 28-layer model), and a
+ * 4,000-character error line hides the one fact that matters: it is the wrong base.
+ */
+export function summarizeProblems(problems: readonly string[], shown = 5): string {
+  const head = problems.slice(0, shown).join('; ');
+  const rest = problems.length - shown;
+  return rest > 0 ? `${problems.length} problems: ${head}; … and ${rest} more` : head;
+}
+
 const KEY_RE = /^base_model\.model\.(.+)\.lora_([AB])\.weight$/;
 
 /** The adapter file keys of a module path: `base_model.model.<path>.lora_A.weight` and `….lora_B.weight`. */
@@ -106,6 +117,13 @@ export interface AdapterContents {
 
 /** Reads and validates `dir/adapter_config.json`. */
 export function readAdapterConfig(dir: string): LoraConfig & { baseModelNameOrPath: string | null } {
+  const st = fs.statSync(dir, { throwIfNoEntry: false });
+  const layout = `a PEFT adapter directory holds ${ADAPTER_CONFIG_FILE} and ${ADAPTER_WEIGHTS_FILE}`;
+  if (!st) throw new TsloraError(`adapter directory ${dir} does not exist`, { hint: `${layout}; check the path` });
+  if (!st.isDirectory())
+    throw new TsloraError(`adapter path ${dir} is a file; pass its directory`, {
+      hint: `use ${nodePath.dirname(dir)} if it is the adapter directory (${layout})`,
+    });
   const file = nodePath.join(dir, ADAPTER_CONFIG_FILE);
   const json = readJsonObject(file, {
     missingHint: 'pass a PEFT adapter directory (it holds adapter_config.json and adapter_model.safetensors)',
@@ -164,7 +182,7 @@ function pairModules(tensors: Map<string, Tensor>, r: number, file: string): Map
     modules.set(path, { A, B });
   }
   if (problems.length)
-    throw new FileFormatError(file, problems.join('; '), {
+    throw new FileFormatError(file, summarizeProblems(problems), {
       hint: 'the weights do not match adapter_config.json; re-save the adapter',
     });
   return modules;
@@ -209,7 +227,7 @@ function checkAgainstModel(
   for (const path of modules.keys())
     if (!selected.has(path)) problems.push(`unexpected ${adapterKeys(path).A} (no such target module in the model)`);
   if (problems.length) {
-    throw new FileFormatError(file, `does not fit the model — ${problems.join('; ')}`, {
+    throw new FileFormatError(file, `does not fit the model — ${summarizeProblems(problems)}`, {
       hint: 'the adapter was trained on a different base model (or different target modules)',
     });
   }

@@ -17,7 +17,7 @@ import {
   TsloraError,
   writeShardedIndex,
 } from '@tslora/core-tensor';
-import { ADAPTER_WEIGHTS_FILE, type AdapterContents, readAdapter } from './adapter-io.js';
+import { ADAPTER_WEIGHTS_FILE, type AdapterContents, readAdapter, summarizeProblems } from './adapter-io.js';
 import { loraScaling, NEVER_ADAPTED } from './config.js';
 import { lastSegment } from './inject.js';
 import { addLoraDelta, checkFinite, type MergeDType, roundToDType } from './merge.js';
@@ -77,7 +77,7 @@ function checkOutDir(o: MergeCheckpointOptions): void {
       });
     }
   }
-  checkDir(o.outDir, o.force, 'choose an empty or new directory, or pass force to replace it');
+  checkDir(o.outDir, o.force, 'choose an empty or new directory, or set the force option to replace it');
 }
 
 interface Target {
@@ -102,9 +102,13 @@ function planTargets(reader: CheckpointReader, adapter: AdapterContents, adapter
     else targets.set(name, pair);
   }
   if (problems.length) {
-    throw new FileFormatError(adapterFile, `does not fit the checkpoint ${reader.dir} — ${problems.join('; ')}`, {
-      hint: 'merge the adapter into the base model it was trained on',
-    });
+    throw new FileFormatError(
+      adapterFile,
+      `does not fit the checkpoint ${reader.dir} — ${summarizeProblems(problems)}`,
+      {
+        hint: 'merge the adapter into the base model it was trained on',
+      },
+    );
   }
   return targets;
 }

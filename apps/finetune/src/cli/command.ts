@@ -15,6 +15,8 @@ export interface Command {
   flags: FlagSpecs;
   /** `run` gets only the flags typed and fills defaults itself (train: --config and --resume come between). */
   ownDefaults?: boolean;
+  /** More text for `--help`, after the flags (what the command can and cannot do). */
+  details?: string;
   /** Resolves to an exit code other than 0 when the command ended early on purpose (130: interrupted). */
   run(values: FlagValues, io: Io): unknown;
 }

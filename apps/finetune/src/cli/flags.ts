@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { TsloraError } from '@tslora/core-tensor';
 import { closest, distance } from 'fastest-levenshtein';
+import { foreignFlagHint } from './flag-aliases.js';
 
 export type FlagKind = 'string' | 'int' | 'number' | 'boolean';
 
@@ -94,7 +95,9 @@ export function parseFlags(command: string, argv: readonly string[], specs: Flag
       const given = (m[1] as string).replace(/^-+/, '');
       const names = Object.keys(specs);
       const best = closest(given, names);
-      const hint = distance(given, best) <= Math.max(2, Math.floor(given.length / 3)) ? `did you mean --${best}? ` : '';
+      const near = distance(given, best) <= Math.max(2, Math.floor(given.length / 3)) ? `did you mean --${best}? ` : '';
+      const foreign = foreignFlagHint(given, names);
+      const hint = foreign ? `${foreign}; ` : near;
       throw usageError(`finetune ${command}: unknown flag ${m[1]}`, `${hint}see finetune ${command} --help`);
     }
     // `--lr -1e-3`: parseArgs will not take a value that looks like a flag; say how to write it.
@@ -130,7 +133,7 @@ export function withDefaults(command: string, values: FlagValues, specs: FlagSpe
 }
 
 /** The `--help` text of one command: one line per flag with its default. */
-export function helpText(command: string, summary: string, specs: FlagSpecs): string {
+export function helpText(command: string, summary: string, specs: FlagSpecs, details?: string): string {
   const rows = Object.entries(specs).map(([name, s]) => {
     const arg =
       s.kind === 'boolean'
@@ -151,5 +154,6 @@ export function helpText(command: string, summary: string, specs: FlagSpecs): st
     '',
     'flags:',
     ...rows.map(([a, h]) => `  ${a.padEnd(w)}  ${h}`),
+    ...(details ? ['', details] : []),
   ].join('\n');
 }

@@ -3,7 +3,7 @@ import type { Command } from '../cli/command.js';
 import { bool, MODEL_FLAGS, num, optStr, str } from '../cli/command.js';
 import { QUANTIZE_FLAGS, quantizeFrom } from '../cli/quantize-flags.js';
 import { encodeRecords } from '../data/format.js';
-import { readJsonl } from '../data/jsonl.js';
+import { EVAL_DATA, readJsonl, resolveEvalPath } from '../data/jsonl.js';
 import { evaluate } from '../evaluate.js';
 import { initBackend, openSession } from '../session.js';
 
@@ -13,17 +13,24 @@ export const evalCommand: Command = {
   flags: {
     ...MODEL_FLAGS,
     ...QUANTIZE_FLAGS,
-    data: { kind: 'string', required: true, help: 'JSONL file ({"text"}, {"prompt","completion"} or {"messages"})' },
+    data: {
+      kind: 'string',
+      required: true,
+      help: 'JSONL file ({"text"}, {"prompt","completion"} or {"messages"}), or a data directory: its test.jsonl is scored (as mlx-lm --test)',
+    },
     'batch-size': { kind: 'int', min: 1, default: 4, help: 'sequences per forward pass' },
     'max-seq-len': { kind: 'int', min: 2, default: 2048, help: 'longer samples are truncated' },
     'mask-prompt': { kind: 'boolean', help: 'score only completions / final assistant turns' },
     json: { kind: 'boolean', help: 'print one JSON object' },
   },
   run(v, io) {
+    // The data path is checked before the model loads: a wrong --data should not cost a model load.
+    const file = resolveEvalPath(str(v, 'data'));
+    if (file !== str(v, 'data')) io.note(`note: scoring ${file}`);
+    const records = readJsonl(file, EVAL_DATA);
     initBackend(io.note);
     const s = openSession(str(v, 'model'), optStr(v, 'adapter'), quantizeFrom(v));
-    const file = str(v, 'data');
-    const { examples, truncated } = encodeRecords(file, readJsonl(file), s.tokenizer, {
+    const { examples, truncated } = encodeRecords(file, records, s.tokenizer, {
       maxSeqLen: num(v, 'max-seq-len'),
       maskPrompt: bool(v, 'mask-prompt'),
     });

@@ -5,7 +5,7 @@ import { CheckpointReader, type DType, itemSize, noGrad, numel, Tensor, TsloraEr
 import { mergeCheckpoint } from '@tslora/lora';
 import type { Command } from '../cli/command.js';
 import { bool, str } from '../cli/command.js';
-import { lockingOutput } from '../fs-util.js';
+import { checkOutDir, lockingOutput } from '../fs-util.js';
 import { readConfig } from '../model/load.js';
 import { initBackend, openSession } from '../session.js';
 
@@ -90,6 +90,12 @@ export const mergeCommand: Command = lockingOutput({
   run(v, io) {
     const dtype = str(v, 'dtype') as 'auto' | 'bf16' | 'f16' | 'f32';
     readConfig(str(v, 'model')); // a base whose config.json cannot be loaded would give an unloadable merge
+    // The library's refusal speaks of its `force` option; the CLI's names the --force flag. An --out
+    // that holds an input is left to the library, whose refusal says that (no --force can fix it).
+    const holdsInput = [str(v, 'model'), str(v, 'adapter')].some(
+      (d) => !path.relative(path.resolve(str(v, 'out')), path.resolve(d)).startsWith('..'),
+    );
+    if (!holdsInput) checkOutDir(str(v, 'out'), bool(v, 'force'));
     checkFreeSpace(str(v, 'out'), mergedSize(str(v, 'model'), dtype));
     const summary = mergeCheckpoint({
       modelDir: str(v, 'model'),

@@ -1,6 +1,9 @@
 // commands/train-options.ts — flags > --config file > defaults, checked as one TrainOptions object.
+
+import fs from 'node:fs';
 import { FileFormatError, readJsonObject, refuseIfBeingWritten } from '@tslora/core-tensor';
 import { closest } from 'fastest-levenshtein';
+import { foreignFlagHint } from '../cli/flag-aliases.js';
 import { checkValue, type FlagValues, usageError, withDefaults } from '../cli/flags.js';
 import { quantizeFrom } from '../cli/quantize-flags.js';
 import { readCheckpointState } from '../train/checkpoint.js';
@@ -10,6 +13,12 @@ import { resumeRunDir } from '../train/run-lock.js';
 
 /** Reads a --config JSON file whose keys are flag names (`batch-size`) or field names (`batchSize`). */
 function readConfigFile(file: string): FlagValues {
+  const st = fs.statSync(file, { throwIfNoEntry: false });
+  if (!st || st.isDirectory())
+    throw usageError(
+      `--config ${file} ${st ? 'is a directory' : 'does not exist'}`,
+      'pass --config a JSON file of options, e.g. {"rank": 16, "lr": 2e-4}',
+    );
   const raw = readJsonObject(file, {
     missingHint: 'pass --config a JSON file of train options',
     hint: 'the file must be one JSON object of train options, e.g. {"rank": 8, "lr": 2e-4}',
@@ -19,8 +28,10 @@ function readConfigFile(file: string): FlagValues {
   for (const [k, v] of Object.entries(raw)) {
     const flag = TRAIN_FLAGS[k] ? k : byField.get(k);
     if (!flag || flag === 'config') {
+      // mlx-lm's YAML keys (learning_rate, num_layers) are its flag names with underscores
+      const foreign = foreignFlagHint(k, Object.keys(TRAIN_FLAGS));
       throw new FileFormatError(file, `unknown option "${k}"`, {
-        hint: `did you mean "${closest(k, Object.keys(TRAIN_FLAGS))}"? see finetune train --help`,
+        hint: `${foreign ? `${foreign};` : `did you mean "${closest(k, Object.keys(TRAIN_FLAGS))}"?`} see finetune train --help`,
       });
     }
     checkValue(flag, TRAIN_FLAGS[flag] as never, v, `${file}: "${k}"`);

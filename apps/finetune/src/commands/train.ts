@@ -5,11 +5,12 @@ import { trainableReport } from '@tslora/lora';
 import { SingleBar } from 'cli-progress';
 import type { Command } from '../cli/command.js';
 import { encodeRecords } from '../data/format.js';
-import { readJsonl, resolveDataPaths } from '../data/jsonl.js';
+import { type JsonlSource, readJsonl, resolveDataPaths, TRAIN_DATA, VALID_DATA } from '../data/jsonl.js';
 import { checkOutDir, removeStaleTemps } from '../fs-util.js';
 import { quantizeOf } from '../model/frozen-base.js';
 import { writeReports } from '../report/write.js';
 import { initBackend, openSession } from '../session.js';
+import { checkTrainInputs, outputSizeNote } from '../train/limits.js';
 import { TRAIN_FLAGS, type TrainOptions } from '../train/options.js';
 import { resumeCommand } from '../train/resume.js';
 import { lockTrainRun } from '../train/run-lock.js';
@@ -20,8 +21,8 @@ import { resolveTrainOptions } from './train-options.js';
 /** Loads and encodes the datasets; notes truncation counts. */
 export function loadTrainData(o: TrainOptions, tok: Parameters<typeof encodeRecords>[2], note: (s: string) => void) {
   const paths = resolveDataPaths(o.data, o.valid);
-  const enc = (file: string) => {
-    const r = encodeRecords(file, readJsonl(file), tok, {
+  const enc = (file: string, src: JsonlSource) => {
+    const r = encodeRecords(file, readJsonl(file, src), tok, {
       maxSeqLen: o.maxSeqLen,
       maskPrompt: o.maskPrompt,
       strict: o.strict,
@@ -30,8 +31,8 @@ export function loadTrainData(o: TrainOptions, tok: Parameters<typeof encodeReco
       note(`note: ${file}: ${r.truncated} of ${r.examples.length} samples truncated to --max-seq-len ${o.maxSeqLen}`);
     return r;
   };
-  const t = enc(paths.train);
-  const v = paths.valid ? enc(paths.valid) : undefined;
+  const t = enc(paths.train, TRAIN_DATA);
+  const v = paths.valid ? enc(paths.valid, o.valid ? VALID_DATA : TRAIN_DATA) : undefined;
   return { paths, train: t.examples, valid: v?.examples, truncated: t.truncated + (v?.truncated ?? 0) };
 }
 
@@ -48,26 +49,32 @@ const RUN_OUTPUTS = [
 
 /** Runs one training job holding its output locks (train/run-lock.ts) from before anything is written to every exit. */
 export async function runTrain(o: TrainOptions, io: Parameters<Command['run']>[1]): Promise<TrainResult> {
+  const shape = checkTrainInputs(o); // refusals before the model loads and before --out is touched
   const release = lockTrainRun(o, io.note);
   try {
-    return await runTrainLocked(o, io);
+    return await runTrainLocked(o, io, shape);
   } finally {
     release();
   }
 }
 
-async function runTrainLocked(o: TrainOptions, io: Parameters<Command['run']>[1]): Promise<TrainResult> {
-  if (!o.resume) {
-    checkOutDir(o.out, o.force);
-    // An earlier run's checkpoints must not survive: --resume would later pick them up as this run's.
-    for (const f of RUN_OUTPUTS) fs.rmSync(path.join(o.out, f), { recursive: true, force: true });
-  }
+async function runTrainLocked(
+  o: TrainOptions,
+  io: Parameters<Command['run']>[1],
+  shape: ReturnType<typeof checkTrainInputs>,
+): Promise<TrainResult> {
+  if (!o.resume) checkOutDir(o.out, o.force);
   // A run killed while writing report.html or metrics leaves the atomic write's temp file behind.
   removeStaleTemps(o.out, RUN_OUTPUTS);
   initBackend(io.note);
   const s = openSession(o.model, undefined, quantizeOf(o));
   const data = loadTrainData(o, s.tokenizer, io.note);
   const padId = s.tokenizer.padTokenId ?? s.tokenizer.eosTokenIds[0] ?? 0;
+  const sizeNote = o.resume ? undefined : outputSizeNote(shape, o, data.train.length);
+  if (sizeNote) io.note(sizeNote);
+  // An earlier run's checkpoints must not survive: --resume would later pick them up as this run's.
+  // Removed only now, once model and data have loaded: a refused --force run leaves the old run whole.
+  if (!o.resume) for (const f of RUN_OUTPUTS) fs.rmSync(path.join(o.out, f), { recursive: true, force: true });
   fs.mkdirSync(o.out, { recursive: true });
   const stop = watchStopSignals(io.note);
   const bar =

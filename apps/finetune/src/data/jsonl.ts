@@ -9,13 +9,40 @@ export interface JsonlRecord {
   value: unknown;
 }
 
-/** Parses every non-blank line; errors name the file and the line. */
-export function readJsonl(file: string): JsonlRecord[] {
-  if (!fs.existsSync(file))
-    throw new TsloraError(`data file ${file} does not exist`, {
-      hint: 'pass --data a .jsonl file or a directory with train.jsonl (and valid.jsonl)',
+/** Which flag named a JSONL file and what it should name, for the hint of a refusal. */
+export interface JsonlSource {
+  flag: string;
+  expects: string;
+}
+
+export const TRAIN_DATA: JsonlSource = {
+  flag: '--data',
+  expects: 'a .jsonl file or a directory with train.jsonl (and valid.jsonl)',
+};
+export const VALID_DATA: JsonlSource = {
+  flag: '--valid',
+  expects: 'a .jsonl file, or drop --valid to use valid.jsonl beside train.jsonl',
+};
+export const EVAL_DATA: JsonlSource = { flag: '--data', expects: 'a .jsonl file or a directory with test.jsonl' };
+
+/** Parses every non-blank line; errors name the file and the line, and hints name the flag it came from. */
+export function readJsonl(file: string, src: JsonlSource = TRAIN_DATA): JsonlRecord[] {
+  const st = fs.statSync(file, { throwIfNoEntry: false });
+  if (!st) throw new TsloraError(`${src.flag} ${file} does not exist`, { hint: `pass ${src.flag} ${src.expects}` });
+  if (st.isDirectory())
+    throw new TsloraError(`${src.flag} ${file} is a directory, not a JSONL file`, {
+      hint: `pass ${src.flag} ${src.expects}`,
     });
-  const bytes = fs.readFileSync(file);
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? String(e);
+    throw new FileFormatError(file, `cannot be read (${code})`, {
+      hint: `check that ${src.flag} names a readable file`,
+      cause: e,
+    });
+  }
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -50,7 +77,7 @@ export function readJsonl(file: string): JsonlRecord[] {
 
 /** Resolves --data: a file is the training set; a directory gives train.jsonl and, if present, valid.jsonl. */
 export function resolveDataPaths(data: string, valid?: string): { train: string; valid: string | undefined } {
-  if (fs.existsSync(data) && fs.statSync(data).isDirectory()) {
+  if (fs.statSync(data, { throwIfNoEntry: false })?.isDirectory()) {
     const train = path.join(data, 'train.jsonl');
     if (!fs.existsSync(train))
       throw new TsloraError(`data directory ${data} has no train.jsonl`, {
@@ -60,6 +87,23 @@ export function resolveDataPaths(data: string, valid?: string): { train: string;
     return { train, valid: fs.existsSync(v) ? v : valid };
   }
   return { train: data, valid };
+}
+
+/**
+ * Resolves eval's --data: a file is scored as it is; a directory gives test.jsonl, the split
+ * mlx-lm's `--test` scores. A directory without one is refused rather than silently scoring
+ * the validation set, which the run may have been tuned on.
+ */
+export function resolveEvalPath(data: string): string {
+  if (!fs.statSync(data, { throwIfNoEntry: false })?.isDirectory()) return data;
+  const test = path.join(data, 'test.jsonl');
+  if (fs.existsSync(test)) return test;
+  const valid = path.join(data, 'valid.jsonl');
+  throw new TsloraError(`data directory ${data} has no test.jsonl`, {
+    hint: fs.existsSync(valid)
+      ? `eval scores DIR/test.jsonl (as mlx-lm's --test does); to score the validation set pass --data ${valid}`
+      : 'put test.jsonl in the directory, or pass --data a .jsonl file',
+  });
 }
 
 /**

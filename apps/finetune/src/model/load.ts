@@ -13,14 +13,27 @@ import {
 } from './frozen-base.js';
 import { QwenForCausalLM } from './qwen.js';
 
+const MAKE_ONE = 'make one with `finetune init-tiny --out DIR`';
+
 /** Reads and validates `dir/config.json`. */
 export function readConfig(dir: string): QwenConfig {
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+  const st = fs.statSync(dir, { throwIfNoEntry: false });
+  if (!st) {
     throw new TsloraError(`model directory ${dir} does not exist`, {
-      hint: 'pass --model a Hugging Face checkpoint directory (make one with `finetune init-tiny --out DIR`)',
+      hint: `pass --model a Hugging Face checkpoint directory (${MAKE_ONE})`,
+    });
+  }
+  // `--model …/model.safetensors` is the commonest slip: the checkpoint is the directory around it.
+  if (!st.isDirectory()) {
+    throw new TsloraError(`--model ${dir} is a file; pass its directory`, {
+      hint: `use --model ${path.dirname(dir)} (the directory with config.json, the *.safetensors and tokenizer.json)`,
     });
   }
   const file = path.join(dir, 'config.json');
+  if (!fs.existsSync(file))
+    throw new TsloraError(`model directory ${dir} has no config.json`, {
+      hint: `pass --model the directory that holds config.json, the *.safetensors and tokenizer.json of a Hugging Face checkpoint (${MAKE_ONE})`,
+    });
   const raw = readJsonObject(file, { missingHint: 'a checkpoint directory needs config.json beside its safetensors' });
   return parseQwenConfig(raw, file);
 }

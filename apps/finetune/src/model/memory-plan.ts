@@ -41,21 +41,26 @@ export function bytesPerParam(q: QuantizeOptions | undefined): number {
   return bits / 8 + (4 + bits / 8) / q.groupSize;
 }
 
-/** The seven projections of one layer as [in, out]. */
-function projections(c: QwenConfig): [number, number][] {
+/** The seven projections of one decoder layer by their HF module names, as [name, in, out]. */
+export function namedProjections(c: QwenConfig): [string, number, number][] {
   const C = c.hiddenSize;
   const F = c.intermediateSize;
   const q = c.numAttentionHeads * c.headDim;
   const kv = c.numKeyValueHeads * c.headDim;
   return [
-    [C, q],
-    [C, kv],
-    [C, kv],
-    [q, C],
-    [C, F],
-    [C, F],
-    [F, C],
+    ['q_proj', C, q],
+    ['k_proj', C, kv],
+    ['v_proj', C, kv],
+    ['o_proj', q, C],
+    ['gate_proj', C, F],
+    ['up_proj', C, F],
+    ['down_proj', F, C],
   ];
+}
+
+/** The seven projections of one layer as [in, out]. */
+function projections(c: QwenConfig): [number, number][] {
+  return namedProjections(c).map(([, i, o]) => [i, o]);
 }
 
 export function memoryPlan(c: QwenConfig, o: PlanOptions): MemoryPlan {

@@ -203,8 +203,8 @@ const CASES: Case[] = [
   },
   {
     name: 'config.json missing',
-    names: 'config.json',
-    expect: /config\.json: not found/,
+    names: '',
+    expect: /model directory .* has no config\.json$/,
     commands: ['inspect', 'eval', 'generate', 'train'],
     build: () => {
       const d = variant('cfg-missing', null);
