@@ -340,12 +340,29 @@ export async function killAfterEvent(
   const arm = () => {
     timer ??= setTimeout(() => child.proc.kill('SIGKILL'), delay);
   };
-  const watcher = fs.watch(dir, (_ev, f) => {
-    if (trigger && f && trigger(f)) arm();
+  // A fresh `--force` run removes and recreates `dir` (an old run's checkpoints/), and a watcher on the
+  // removed directory hears nothing more: so the parent is watched too, and `dir` re-watched each time it
+  // reappears. (Without this, under load, every "write"/"training" kill fell back to the run's end.)
+  let watcher: fs.FSWatcher | undefined;
+  const watchDir = () => {
+    watcher?.close();
+    try {
+      watcher = fs.watch(dir, (_ev, f) => {
+        if (trigger && f && trigger(f)) arm();
+      });
+      watcher.on('error', () => {});
+    } catch {
+      watcher = undefined; // removed again before we got here; the parent's next event re-arms
+    }
+  };
+  const parent = fs.watch(path.dirname(dir), (_ev, f) => {
+    if (f === path.basename(dir)) watchDir();
   });
+  watchDir();
   if (!trigger) arm();
   const r = await child.done;
-  watcher.close();
+  watcher?.close();
+  parent.close();
   clearTimeout(timer);
   return r;
 }
