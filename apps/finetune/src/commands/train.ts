@@ -22,6 +22,7 @@ export function loadTrainData(o: TrainOptions, tok: Parameters<typeof encodeReco
       maxSeqLen: o.maxSeqLen,
       maskPrompt: o.maskPrompt,
       strict: o.strict,
+      chatThink: o.chatThink,
     });
     if (r.truncated)
       note(`note: ${file}: ${r.truncated} of ${r.examples.length} samples truncated to --max-seq-len ${o.maxSeqLen}`);
