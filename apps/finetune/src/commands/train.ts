@@ -2,7 +2,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { trainableReport } from '@tslora/lora';
-import { SingleBar } from 'cli-progress';
 import type { Command } from '../cli/command.js';
 import { encodeRecords } from '../data/format.js';
 import { readJsonl, resolveDataPaths } from '../data/jsonl.js';
@@ -11,6 +10,7 @@ import { quantizeOf } from '../model/frozen-base.js';
 import { writeReports } from '../report/write.js';
 import { initBackend, openSession } from '../session.js';
 import { TRAIN_FLAGS, type TrainOptions } from '../train/options.js';
+import { baselineLine, dataLine, dataSummary, TrainProgress, trainableLine } from '../train/progress.js';
 import { type TrainResult, train } from '../train/trainer.js';
 import { resolveTrainOptions } from './train-options.js';
 
@@ -65,14 +65,11 @@ export async function runTrain(o: TrainOptions, io: Parameters<Command['run']>[1
   };
   const handlers = { SIGINT: onSignal('SIGINT'), SIGTERM: onSignal('SIGTERM') };
   process.on('SIGINT', handlers.SIGINT).on('SIGTERM', handlers.SIGTERM);
-  const bar =
-    !io.json && process.stderr.isTTY
-      ? new SingleBar({
-          format: 'step {value}/{total} | loss {loss} | lr {lr} | {tps} tok/s | ETA {eta_formatted}',
-          stream: process.stderr,
-          hideCursor: true,
-        })
-      : undefined;
+  const evalAt = (step: number, total: number) =>
+    (data.valid?.length ?? 0) > 0 && ((o.evalEvery > 0 && step % o.evalEvery === 0) || step === total);
+  let totalSteps = 0;
+  const progress = new TrainProgress(io, process.stderr.isTTY === true, (step) => evalAt(step, totalSteps));
+  let baseline: { val_loss: number; seconds: number } | undefined;
   const dataStats = {
     train_samples: data.train.length,
     valid_samples: data.valid?.length ?? 0,
@@ -95,21 +92,25 @@ export async function runTrain(o: TrainOptions, io: Parameters<Command['run']>[1
     });
   try {
     const result = await train(s, { train: data.train, valid: data.valid, padId }, o, io, {
-      onStep: (m, total) => {
-        if (!trainableText) trainableText = trainableReport(s.model).text;
-        if (bar) {
-          if (m.step === 1 || !bar.getTotal()) bar.start(total, m.step - 1);
-          bar.update(m.step, { loss: m.loss.toFixed(4), lr: m.lr.toExponential(2), tps: m.tokens_per_s.toFixed(0) });
-        } else if (!io.json && (m.step % 10 === 0 || m.step === total)) {
-          io.note(
-            `step ${m.step}/${total}  loss ${m.loss.toFixed(4)}${m.val_loss === undefined ? '' : `  val ${m.val_loss.toFixed(4)}`}  lr ${m.lr.toExponential(2)}  ${m.tokens_per_s.toFixed(0)} tok/s`,
-          );
+      onStart: (st) => {
+        totalSteps = st.total;
+        const t = trainableReport(s.model);
+        trainableText = t.text;
+        io.note(trainableLine(t.trainable, t.all));
+        io.note(dataLine(dataSummary(data)));
+        if (st.step === 0 && data.valid?.length) {
+          const t0 = performance.now();
+          const l = st.validate();
+          if (l !== undefined) baseline = { val_loss: l, seconds: (performance.now() - t0) / 1000 };
+          if (baseline) io.note(baselineLine(baseline.val_loss, baseline.seconds));
         }
+        progress.start(st.step, st.total, st.lr, baseline?.val_loss);
       },
+      onStep: (m, total) => progress.step(m, total),
       onEval: (rows) => report(rows),
       shouldStop: () => stop !== undefined,
     });
-    bar?.stop();
+    progress.stop();
     report(result.metrics, {
       steps: result.steps,
       final_loss: result.finalLoss,
@@ -118,7 +119,7 @@ export async function runTrain(o: TrainOptions, io: Parameters<Command['run']>[1
     });
     return result;
   } finally {
-    bar?.stop();
+    progress.stop();
     process.off('SIGINT', handlers.SIGINT).off('SIGTERM', handlers.SIGTERM);
   }
 }

@@ -21,7 +21,20 @@ export interface TrainData {
   padId: number;
 }
 
+/** What the loop knows before its first step (after setup or resume). */
+export interface TrainStart {
+  /** Steps already done (a resumed run's checkpoint step; 0 for a fresh run). */
+  step: number;
+  total: number;
+  /** Learning rate of the next step. */
+  lr: number;
+  /** One validation pass on the model as it is now (undefined without validation data). */
+  validate(): number | undefined;
+}
+
 export interface TrainHooks {
+  /** Once before the first step (the preamble: trainable parameters, data, a baseline validation loss). */
+  onStart?(start: TrainStart): void;
   /** After every logged step (progress line). */
   onStep?(m: StepMetrics, total: number): void;
   /** After every evaluation and at the end (reports). */
@@ -156,6 +169,12 @@ export async function train(
     return r.loss;
   };
 
+  hooks.onStart?.({
+    step: state.step,
+    total,
+    lr: lrAt(state.step, { lr: o.lr, warmup: o.warmup, total, schedule: o.schedule }),
+    validate,
+  });
   const t0 = performance.now();
   let interrupted = false;
   let lastLoss = Number.NaN;
