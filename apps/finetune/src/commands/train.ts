@@ -77,6 +77,7 @@ export async function runTrain(o: TrainOptions, io: Parameters<Command['run']>[1
     train_tokens: data.train.reduce((n, e) => n + e.ids.length, 0),
   };
   let trainableText = '';
+  const started = new Date();
   const report = (
     rows: Parameters<typeof writeReports>[1]['metrics'],
     final: Record<string, number | string | undefined> = {},
@@ -89,6 +90,8 @@ export async function runTrain(o: TrainOptions, io: Parameters<Command['run']>[1
       metrics: rows,
       final,
       samples: [],
+      baselineVal: baseline?.val_loss,
+      started,
     });
   try {
     const result = await train(s, { train: data.train, valid: data.valid, padId }, o, io, {
