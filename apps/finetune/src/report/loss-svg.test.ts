@@ -1,5 +1,6 @@
 // report/loss-svg.test.ts — the chart's text and geometry: integer step ticks, the legend above the
 // plot (clear of a constant learning rate), the EMA line over the raw points, the full width.
+import { XMLValidator } from 'fast-xml-parser';
 import { parse } from 'node-html-parser';
 import { describe, expect, it } from 'vitest';
 import type { StepMetrics } from '../train/metrics.js';
@@ -84,8 +85,11 @@ describe('loss.svg', () => {
     expect(tv(ema)).toBeLessThan(tv(raw) / 3);
   });
 
-  it("uses report.html's 960 px column and draws a baseline val point at step 0 when given", () => {
-    const root = parse(lossSvg(rows(50), 'T', { baselineVal: 3.5 }));
+  it("is valid XML, uses report.html's 960 px column and draws a baseline val point at step 0 when given", () => {
+    const svg = lossSvg(rows(50), 'T <&>', { baselineVal: 3.5 });
+    expect(XMLValidator.validate(svg)).toBe(true);
+    expect(XMLValidator.validate(lossSvg([]))).toBe(true);
+    const root = parse(svg);
     expect(root.querySelector('svg')?.getAttribute('width')).toBe('960');
     const b = root.querySelector('circle.val-baseline');
     expect(b?.getAttribute('data-step')).toBe('0');

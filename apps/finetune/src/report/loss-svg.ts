@@ -102,13 +102,13 @@ export function lossSvg(rows: readonly StepMetrics[], title = 'Training loss', o
     baseline === undefined
       ? ''
       : `<circle class="val-baseline" cx="${x(0).toFixed(2)}" cy="${y(baseline).toFixed(2)}" r="3.5" fill="white" stroke="#dc322f" stroke-width="1.5" data-step="0" data-val-loss="${baseline}"/>`;
-  const swatch = (stroke: string, extra = '') =>
-    `<line x1="0" x2="20" y1="0" y2="0" stroke="${stroke}" stroke-width="2"${extra}/>`;
+  const swatch = (stroke: string, width = 2, dash = '') =>
+    `<line x1="0" x2="20" y1="0" y2="0" stroke="${stroke}" stroke-width="${width}"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`;
   const keys = [
     { swatch: `<circle cx="10" r="2" fill="#268bd2" fill-opacity="0.45"/>`, label: 'train loss (one batch)' },
     { swatch: swatch('#268bd2'), label: `train loss, EMA ${EMA_WEIGHT}` },
     ...(vals.length || baseline !== undefined ? [{ swatch: swatch('#dc322f'), label: 'validation loss' }] : []),
-    { swatch: swatch('#b58900', ' stroke-width="1.2" stroke-dasharray="4 3"'), label: 'learning rate (right axis)' },
+    { swatch: swatch('#b58900', 1.2, '4 3'), label: 'learning rate (right axis)' },
   ];
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">
 <title>${esc(title)}</title>
