@@ -10,7 +10,7 @@ import { quantizeOf } from '../model/frozen-base.js';
 import { writeReports } from '../report/write.js';
 import { initBackend, openSession } from '../session.js';
 import { TRAIN_FLAGS, type TrainOptions } from '../train/options.js';
-import { baselineLine, dataLine, dataSummary, TrainProgress, trainableLine } from '../train/progress.js';
+import { TrainProgress } from '../train/progress.js';
 import { type TrainResult, train } from '../train/trainer.js';
 import { resolveTrainOptions } from './train-options.js';
 
@@ -65,11 +65,9 @@ export async function runTrain(o: TrainOptions, io: Parameters<Command['run']>[1
   };
   const handlers = { SIGINT: onSignal('SIGINT'), SIGTERM: onSignal('SIGTERM') };
   process.on('SIGINT', handlers.SIGINT).on('SIGTERM', handlers.SIGTERM);
-  const evalAt = (step: number, total: number) =>
-    (data.valid?.length ?? 0) > 0 && ((o.evalEvery > 0 && step % o.evalEvery === 0) || step === total);
-  let totalSteps = 0;
-  const progress = new TrainProgress(io, process.stderr.isTTY === true, (step) => evalAt(step, totalSteps));
-  let baseline: { val_loss: number; seconds: number } | undefined;
+  const hasValid = (data.valid?.length ?? 0) > 0;
+  const progress = new TrainProgress(io, process.stderr.isTTY === true, { evalEvery: o.evalEvery, hasValid });
+  let baselineVal: number | undefined;
   const dataStats = {
     train_samples: data.train.length,
     valid_samples: data.valid?.length ?? 0,
@@ -90,24 +88,14 @@ export async function runTrain(o: TrainOptions, io: Parameters<Command['run']>[1
       metrics: rows,
       final,
       samples: [],
-      baselineVal: baseline?.val_loss,
+      baselineVal,
       started,
     });
   try {
     const result = await train(s, { train: data.train, valid: data.valid, padId }, o, io, {
       onStart: (st) => {
-        totalSteps = st.total;
-        const t = trainableReport(s.model);
-        trainableText = t.text;
-        io.note(trainableLine(t.trainable, t.all));
-        io.note(dataLine(dataSummary(data)));
-        if (st.step === 0 && data.valid?.length) {
-          const t0 = performance.now();
-          const l = st.validate();
-          if (l !== undefined) baseline = { val_loss: l, seconds: (performance.now() - t0) / 1000 };
-          if (baseline) io.note(baselineLine(baseline.val_loss, baseline.seconds));
-        }
-        progress.start(st.step, st.total, st.lr, baseline?.val_loss);
+        trainableText = trainableReport(s.model).text;
+        baselineVal = progress.start(st, s.model, data);
       },
       onStep: (m, total) => progress.step(m, total),
       onEval: (rows) => report(rows),

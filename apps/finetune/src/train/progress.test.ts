@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Io } from '../cli/command.js';
 import { withDefaults } from '../cli/flags.js';
 import { loadTrainData, runTrain } from '../commands/train.js';
@@ -11,10 +11,19 @@ import { resolveTrainOptions } from '../commands/train-options.js';
 import { demoTrainRecords, demoValidRecords, toJsonl } from '../demo/dataset.js';
 import { evaluate } from '../evaluate.js';
 import { createTinyCheckpoint, TINY_DEFAULTS } from '../model/init.js';
+import { loadModel } from '../model/load.js';
 import { openSession } from '../session.js';
 import type { StepMetrics } from './metrics.js';
 import { TRAIN_FLAGS } from './options.js';
-import { baselineLine, dataLine, EtaClock, formatDuration, renderProgress, trainableLine } from './progress.js';
+import {
+  baselineLine,
+  dataLine,
+  EtaClock,
+  formatDuration,
+  renderProgress,
+  TrainProgress,
+  trainableLine,
+} from './progress.js';
 
 describe('formatDuration', () => {
   it('rounds to whole seconds before splitting (no `2m60s`)', () => {
@@ -140,5 +149,43 @@ describe('lines before step 1', () => {
     expect(m).not.toBeNull();
     expect(Number(m?.[1])).toBeCloseTo(ref, 4);
     expect(notes[3]).toMatch(/^step 10\/10 {2}loss \d+\.\d{4} {2}val \d+\.\d{4} {2}lr /);
+  });
+
+  it('on a terminal, the frames cli-progress draws are the rendered lines, from the first one on', () => {
+    const written: string[] = [];
+    const tty = Object.getOwnPropertyDescriptor(process.stderr, 'isTTY');
+    Object.defineProperty(process.stderr, 'isTTY', { value: true, configurable: true });
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((c) => {
+      written.push(String(c));
+      return true;
+    });
+    const notes: string[] = [];
+    try {
+      const p = new TrainProgress({ json: false, out: () => {}, note: (n) => notes.push(n) }, true, {
+        evalEvery: 2,
+        hasValid: true,
+      });
+      const ex = { ids: [1, 2, 3], labels: [1, 2, 3], truncated: false };
+      const val = p.start({ step: 0, total: 2, lr: 1e-3, validate: () => 2.5 }, loadModel(base).model, {
+        train: [ex],
+        valid: [ex],
+        truncated: 0,
+      });
+      expect(val).toBe(2.5);
+      p.step({ step: 1, loss: 3, lr: 1e-3, grad_norm: 1, tokens: 30, tokens_per_s: 60, elapsed_s: 0.5 }, 2);
+      p.stop();
+    } finally {
+      spy.mockRestore();
+      if (tty) Object.defineProperty(process.stderr, 'isTTY', tty);
+      else delete (process.stderr as { isTTY?: boolean }).isTTY;
+    }
+    expect(notes.slice(1)).toEqual([
+      'Train: 1 sample, 3 tokens; valid: 1 sample, 3 tokens',
+      expect.stringMatching(/^Step 0: val loss 2\.5000 /),
+    ]);
+    const out = written.join('');
+    expect(out).toContain('step 0/2 | loss — | val 2.5000 @0 | lr 1.00e-3 | — tok/s | ETA —');
+    expect(out).toContain('step 1/2 | loss 3.0000 | val 2.5000 @0 | lr 1.00e-3 | 60 tok/s | ETA 1s');
+    expect(out).not.toMatch(/\{\w+\}/);
   });
 });

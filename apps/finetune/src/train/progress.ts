@@ -1,8 +1,11 @@
 // train/progress.ts — what `finetune train` prints: the lines before step 1 (as mlx-lm prints them) and
 // the one-line progress display, each a pure function of its state so tests can pin the text.
+import type { Module } from '@tslora/core-tensor';
+import { trainableReport } from '@tslora/lora';
 import { SingleBar } from 'cli-progress';
 import type { Io } from '../cli/command.js';
 import type { StepMetrics } from './metrics.js';
+import type { TrainStart } from './trainer.js';
 
 /** Seconds → `42s`, `2m05s`, `1h00m00s`; rounded to whole seconds first, so 59.6 s is `1m00s`, never `60s`. */
 export function formatDuration(seconds: number): string {
@@ -112,12 +115,14 @@ export function dataSummary(d: { train: Samples; valid?: Samples; truncated: num
 
 const thousands = (n: number) => n.toLocaleString('en-US');
 
-/** `Train: 1,000 samples, 52,311 tokens; valid: 100 samples, 5,120 tokens; 3 truncated`. */
+const count = (n: number, what: string) => `${thousands(n)} ${what}${n === 1 ? '' : 's'}`;
+
+/** `Train: 1,000 samples, 52,311 tokens; valid: 100 samples, 5,120 tokens; 3 truncated to --max-seq-len`. */
 export function dataLine(d: DataSummary): string {
   const valid =
-    d.validSamples > 0 ? `; valid: ${thousands(d.validSamples)} samples, ${thousands(d.validTokens)} tokens` : '';
+    d.validSamples > 0 ? `; valid: ${count(d.validSamples, 'sample')}, ${count(d.validTokens, 'token')}` : '';
   const cut = d.truncated > 0 ? `; ${thousands(d.truncated)} truncated to --max-seq-len` : '';
-  return `Train: ${thousands(d.trainSamples)} samples, ${thousands(d.trainTokens)} tokens${valid}${cut}`;
+  return `Train: ${count(d.trainSamples, 'sample')}, ${count(d.trainTokens, 'token')}${valid}${cut}`;
 }
 
 /** mlx-lm prints the validation loss before the first update (its "Iter 1: Val loss"): the base's loss. */
@@ -134,12 +139,15 @@ export class TrainProgress {
   private readonly eta: EtaClock;
   private state: ProgressState = { step: 0, total: 0 };
 
+  /** `evalEvery`/`hasValid`: when the run evaluates (the ETA prices the evaluations to come). */
   constructor(
     private readonly io: Io,
     tty: boolean,
-    evalAt: (step: number) => boolean,
+    run: { evalEvery: number; hasValid: boolean },
   ) {
-    this.eta = new EtaClock(evalAt);
+    this.eta = new EtaClock(
+      (step) => run.hasValid && ((run.evalEvery > 0 && step % run.evalEvery === 0) || step === this.state.total),
+    );
     this.bar =
       tty && !io.json
         ? new SingleBar({
@@ -150,10 +158,24 @@ export class TrainProgress {
         : undefined;
   }
 
-  /** Before step 1: the line with what is known (the baseline val loss, the first lr). */
-  start(step: number, total: number, lr: number, baseline: number | undefined): void {
-    this.state = { step, total, lr, ...(baseline === undefined ? {} : { val: { loss: baseline, step } }) };
-    this.bar?.start(total, step, { line: renderProgress(this.state) });
+  /**
+   * Before step 1: prints the trainable parameters, the data and (fresh runs with validation data) the
+   * validation loss before training, then the first frame. Returns that baseline loss.
+   */
+  start(st: TrainStart, model: Module, data: Parameters<typeof dataSummary>[0]): number | undefined {
+    const t = trainableReport(model);
+    this.io.note(trainableLine(t.trainable, t.all));
+    this.io.note(dataLine(dataSummary(data)));
+    let baseline: number | undefined;
+    if (st.step === 0 && data.valid?.length) {
+      const t0 = performance.now();
+      baseline = st.validate();
+      if (baseline !== undefined) this.io.note(baselineLine(baseline, (performance.now() - t0) / 1000));
+    }
+    this.state = { step: st.step, total: st.total, lr: st.lr };
+    if (baseline !== undefined) this.state.val = { loss: baseline, step: 0 };
+    this.bar?.start(st.total, st.step, { line: renderProgress(this.state) });
+    return baseline;
   }
 
   step(m: StepMetrics, total: number): void {
