@@ -151,6 +151,32 @@ describe('lines before step 1', () => {
     expect(notes[3]).toMatch(/^step 10\/10 {2}loss \d+\.\d{4} {2}val \d+\.\d{4} {2}lr /);
   });
 
+  it('the baseline evaluation leaves the run unchanged (no RNG drawn): same losses as a run without it', async () => {
+    const notes: string[] = [];
+    const quiet: Io = { json: false, out: () => {}, note: (n) => notes.push(`${out}: ${n}`) };
+    let out = '';
+    const run = async (dir: string, valid: boolean) => {
+      out = dir;
+      const flags = {
+        model: base,
+        data,
+        out: path.join(root, out),
+        iters: 4,
+        rank: 4,
+        dropout: 0.2,
+        'max-seq-len': 48,
+      };
+      const o = resolveTrainOptions(withDefaults('train', { ...flags, 'eval-every': 100 }, TRAIN_FLAGS));
+      // without validation data: a train file alone, so nothing is evaluated before step 1
+      if (!valid) o.data = path.join(data, 'train.jsonl');
+      return (await runTrain(o, quiet)).metrics.map((m) => [m.step, m.loss, m.grad_norm]);
+    };
+    const a = await run('with-baseline', true);
+    expect(a).toEqual(await run('without-baseline', false));
+    expect(notes.filter((n) => n.includes('Step 0: val loss'))).toHaveLength(1);
+    expect(notes.find((n) => n.includes('Step 0: val loss'))).toMatch(/^with-baseline: /);
+  });
+
   it('on a terminal, the frames cli-progress draws are the rendered lines, from the first one on', () => {
     const written: string[] = [];
     const tty = Object.getOwnPropertyDescriptor(process.stderr, 'isTTY');
