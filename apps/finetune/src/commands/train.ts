@@ -44,7 +44,10 @@ const RUN_OUTPUTS = [
   'report.html',
 ];
 
-export async function runTrain(o: TrainOptions, io: Parameters<Command['run']>[1]): Promise<TrainResult> {
+/** The loop's result, plus what the report needs beyond it (the demo writes its own report). */
+export type RunTrainResult = TrainResult & { baselineVal: number | undefined; started: Date };
+
+export async function runTrain(o: TrainOptions, io: Parameters<Command['run']>[1]): Promise<RunTrainResult> {
   if (!o.resume) {
     checkOutDir(o.out, o.force);
     // An earlier run's checkpoints must not survive: --resume would later pick them up as this run's.
@@ -108,7 +111,7 @@ export async function runTrain(o: TrainOptions, io: Parameters<Command['run']>[1
       val_loss: result.valLoss,
       trainable: result.trainable,
     });
-    return result;
+    return { ...result, baselineVal, started };
   } finally {
     progress.stop();
     process.off('SIGINT', handlers.SIGINT).off('SIGTERM', handlers.SIGTERM);

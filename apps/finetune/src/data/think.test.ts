@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadTokenizer } from '@tslora/tokenizer-inspect';
 import { describe, expect, it } from 'vitest';
-import { qwenTokenizerDir } from '../model/init.js';
+import { evalCommand } from '../commands/eval.js';
+import { createTinyCheckpoint, qwenTokenizerDir, TINY_DEFAULTS } from '../model/init.js';
 import { encodeRecords } from './format.js';
 import { readJsonl } from './jsonl.js';
 import type { ChatThink } from './think.js';
@@ -117,5 +118,25 @@ describe('--chat-think on the Qwen3 template', () => {
       expect(e?.ids, mode).toEqual([...PROMPT, ...ANSWER]);
       expect(e?.labels, mode).toEqual([...PROMPT.map(() => X), ...ANSWER]);
     }
+  });
+
+  it('eval --chat-think scores the tokens train trained: keep counts the 4 block tokens per sample, auto does not', async () => {
+    const base = path.join(tmp, 'base');
+    createTinyCheckpoint(base, { ...TINY_DEFAULTS, hidden: 32, intermediate: 64 });
+    const f = path.join(tmp, 'eval.jsonl');
+    fs.writeFileSync(f, `${[rec, { prompt: 'hi', completion: 'ok ok' }].map((r) => JSON.stringify(r)).join('\n')}\n`);
+    const tokens = async (mode?: ChatThink) => {
+      const lines: string[] = [];
+      const v = { model: base, data: f, 'batch-size': 4, 'max-seq-len': 64, 'mask-prompt': true, json: true };
+      await evalCommand.run(
+        { ...v, 'chat-think': mode ?? 'auto' },
+        { json: true, out: (l) => lines.push(l), note: () => {} },
+      );
+      return (JSON.parse(lines[0] as string) as { tokens: number }).tokens;
+    };
+    // targets after the shift: the answer tokens (ok<|im_end|>\n = 3, ok ok<|im_end|>\n = 4) and, with keep, 4 more each
+    expect(await tokens('auto')).toBe(7);
+    expect(await tokens('keep')).toBe(7 + 2 * EMPTY_THINK.length);
+    expect(await tokens('prompt')).toBe(7);
   });
 });
