@@ -1,9 +1,8 @@
 // report/html.ts — report.html: config (as the flags), data stats, trainable parameters, loss chart,
 // a run summary (smoothed final loss, best val, wall time, throughput), metrics, samples.
 // One self-contained file (inline SVG and CSS, no script): it opens from disk with no network.
-
 import type { StepMetrics } from '../train/metrics.js';
-import { TRAIN_FLAGS } from '../train/options.js';
+import { camel, TRAIN_FLAGS } from '../train/options.js';
 import { formatDuration } from '../train/progress.js';
 import { EXPLAIN_MARK, explainLinkHtml } from './explain-link.js';
 import { lossSvg } from './loss-svg.js';
@@ -25,9 +24,7 @@ export interface ReportInput {
   started?: Date;
 }
 
-const FLAG_OF_FIELD = new Map(
-  Object.keys(TRAIN_FLAGS).map((f) => [f.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), f]),
-);
+const FLAG_OF_FIELD = new Map(Object.keys(TRAIN_FLAGS).map((f) => [camel(f), f]));
 
 /** `batchSize` → `--batch-size`, the flag a user types (TRAIN_FLAGS' spelling; else kebab-cased). */
 export function flagName(field: string): string {
