@@ -5,8 +5,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadTokenizer } from '@tslora/tokenizer-inspect';
 import { describe, expect, it } from 'vitest';
+import { withDefaults } from '../cli/flags.js';
 import { evalCommand } from '../commands/eval.js';
+import { runTrain } from '../commands/train.js';
+import { resolveTrainOptions } from '../commands/train-options.js';
 import { createTinyCheckpoint, qwenTokenizerDir, TINY_DEFAULTS } from '../model/init.js';
+import { TRAIN_FLAGS } from '../train/options.js';
 import { encodeRecords } from './format.js';
 import { readJsonl } from './jsonl.js';
 import type { ChatThink } from './think.js';
@@ -39,6 +43,12 @@ const PROMPT = [IM_START, USER, NL, HI, IM_END, NL, IM_START, ASSISTANT, NL];
 const EMPTY_THINK = [THINK, NL2, END_THINK, NL2]; // <think>\n\n</think>\n\n
 const ANSWER = [OK, IM_END, NL]; // ok<|im_end|>\n
 const rec = { prompt: 'hi', completion: 'ok' };
+/** A tiny random base with this tokenizer, made once (for the eval and resume tests). */
+const tinyBase = () => {
+  const dir = path.join(tmp, 'base');
+  if (!fs.existsSync(dir)) createTinyCheckpoint(dir, { ...TINY_DEFAULTS, hidden: 32, intermediate: 64 });
+  return dir;
+};
 
 describe('--chat-think on the Qwen3 template', () => {
   it('the vocabulary ids above are what the tokenizer has', () => {
@@ -121,8 +131,7 @@ describe('--chat-think on the Qwen3 template', () => {
   });
 
   it('eval --chat-think scores the tokens train trained: keep counts the 4 block tokens per sample, auto does not', async () => {
-    const base = path.join(tmp, 'base');
-    createTinyCheckpoint(base, { ...TINY_DEFAULTS, hidden: 32, intermediate: 64 });
+    const base = tinyBase();
     const f = path.join(tmp, 'eval.jsonl');
     fs.writeFileSync(f, `${[rec, { prompt: 'hi', completion: 'ok ok' }].map((r) => JSON.stringify(r)).join('\n')}\n`);
     const tokens = async (mode?: ChatThink) => {
@@ -138,5 +147,28 @@ describe('--chat-think on the Qwen3 template', () => {
     expect(await tokens('auto')).toBe(7);
     expect(await tokens('keep')).toBe(7 + 2 * EMPTY_THINK.length);
     expect(await tokens('prompt')).toBe(7);
+  });
+
+  it('--resume of a checkpoint from before --chat-think: it trained the block (keep), so auto is refused', async () => {
+    const base = tinyBase();
+    const f = path.join(tmp, 'train.jsonl');
+    fs.writeFileSync(f, `${JSON.stringify(rec)}\n${JSON.stringify({ prompt: 'ok', completion: 'hi' })}\n`);
+    const out = path.join(tmp, 'old-run');
+    const opts = (extra: Record<string, string | number | boolean>) =>
+      resolveTrainOptions(
+        withDefaults('train', { model: base, data: f, out, iters: 2, 'save-every': 1, ...extra }, TRAIN_FLAGS),
+      );
+    const quiet = { json: true, out: () => {}, note: () => {} };
+    await runTrain(opts({ 'chat-think': 'keep' }), quiet);
+    // what an older tslora wrote: no chatThink among the run's options
+    const state = path.join(out, 'checkpoints', 'step-1', 'trainer_state.json');
+    const st = JSON.parse(fs.readFileSync(state, 'utf8'));
+    delete st.options.chatThink;
+    fs.writeFileSync(state, JSON.stringify(st));
+    fs.rmSync(path.join(out, 'checkpoints', 'step-2'), { recursive: true });
+    const resume = path.join(out, 'checkpoints', 'step-1');
+    await expect(runTrain(opts({ resume }), quiet)).rejects.toThrow(/chatThink="auto" \(was "keep"\)/);
+    const r = await runTrain(opts({ resume, 'chat-think': 'keep' }), quiet);
+    expect(r.steps).toBe(2);
   });
 });

@@ -44,6 +44,12 @@ export interface TrainOptions {
   force: boolean;
 }
 
+/**
+ * What an option's value was, in effect, before the option existed: a checkpoint written then has no
+ * such key, and --resume compares against this (the template's think block was trained verbatim).
+ */
+export const OPTION_BEFORE_IT_EXISTED: Partial<TrainOptions> = { chatThink: 'keep' };
+
 /** Flag specs of `finetune train`; names map to TrainOptions fields by camel-casing. */
 export const TRAIN_FLAGS: FlagSpecs = {
   model: { kind: 'string', required: true, help: 'base checkpoint directory (HF layout)' },

@@ -13,7 +13,7 @@ import type { Session } from '../session.js';
 import { BatchStream } from './batches.js';
 import { loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { MetricsLog, type StepMetrics } from './metrics.js';
-import type { TrainOptions } from './options.js';
+import { OPTION_BEFORE_IT_EXISTED, type TrainOptions } from './options.js';
 
 export interface TrainData {
   train: Example[];
@@ -117,12 +117,12 @@ export async function train(
   let state: TrainerState = { step: 0, epoch: 0, cursor: 0, rng: rng.state, optimizer: null, options: runIdentity(o) };
   if (o.resume) {
     const ck = loadCheckpoint(o.resume);
-    const mismatch = Object.entries(runIdentity(o)).filter(
-      ([k, v]) => JSON.stringify(ck.state.options[k]) !== JSON.stringify(v),
-    );
+    // A checkpoint written before an option existed ran with that option's old behaviour.
+    const was = (k: string) => ck.state.options[k] ?? (OPTION_BEFORE_IT_EXISTED as Record<string, unknown>)[k];
+    const mismatch = Object.entries(runIdentity(o)).filter(([k, v]) => JSON.stringify(was(k)) !== JSON.stringify(v));
     if (mismatch.length) {
       throw new TsloraError(
-        `--resume ${ck.dir}: options differ from the checkpoint's run: ${mismatch.map(([k, v]) => `${k}=${JSON.stringify(v)} (was ${JSON.stringify(ck.state.options[k])})`).join(', ')}`,
+        `--resume ${ck.dir}: options differ from the checkpoint's run: ${mismatch.map(([k, v]) => `${k}=${JSON.stringify(v)} (was ${JSON.stringify(was(k))})`).join(', ')}`,
         {
           hint: 'resume with the same options as the original run',
           exitCode: 2,
