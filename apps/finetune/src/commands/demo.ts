@@ -147,6 +147,8 @@ export const demoCommand: Command = {
         merge_max_abs_logit_diff: verify.maxAbsLogitDiff,
       },
       samples: after,
+      baselineVal: r.baselineVal,
+      started: r.started,
     });
     const summary = {
       out,

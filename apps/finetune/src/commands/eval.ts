@@ -4,6 +4,7 @@ import { bool, MODEL_FLAGS, num, optStr, str } from '../cli/command.js';
 import { QUANTIZE_FLAGS, quantizeFrom } from '../cli/quantize-flags.js';
 import { encodeRecords } from '../data/format.js';
 import { EVAL_DATA, readJsonl, resolveEvalPath } from '../data/jsonl.js';
+import { CHAT_THINK_FLAG, type ChatThink } from '../data/think.js';
 import { evaluate } from '../evaluate.js';
 import { initBackend, openSession } from '../session.js';
 
@@ -21,6 +22,7 @@ export const evalCommand: Command = {
     'batch-size': { kind: 'int', min: 1, default: 4, help: 'sequences per forward pass' },
     'max-seq-len': { kind: 'int', min: 2, default: 2048, help: 'longer samples are truncated' },
     'mask-prompt': { kind: 'boolean', help: 'score only completions / final assistant turns' },
+    'chat-think': CHAT_THINK_FLAG,
     json: { kind: 'boolean', help: 'print one JSON object' },
   },
   run(v, io) {
@@ -33,6 +35,7 @@ export const evalCommand: Command = {
     const { examples, truncated } = encodeRecords(file, records, s.tokenizer, {
       maxSeqLen: num(v, 'max-seq-len'),
       maskPrompt: bool(v, 'mask-prompt'),
+      chatThink: str(v, 'chat-think') as ChatThink,
     });
     if (truncated > 0)
       io.note(

@@ -7,7 +7,7 @@ import { foreignFlagHint } from '../cli/flag-aliases.js';
 import { checkValue, type FlagValues, usageError, withDefaults } from '../cli/flags.js';
 import { quantizeFrom } from '../cli/quantize-flags.js';
 import { readCheckpointState } from '../train/checkpoint.js';
-import { camel, TRAIN_FLAGS, type TrainOptions } from '../train/options.js';
+import { camel, OPTION_BEFORE_IT_EXISTED, TRAIN_FLAGS, type TrainOptions } from '../train/options.js';
 import { resumeConflictError, resumeConflicts, runDirOf } from '../train/resume.js';
 import { resumeRunDir } from '../train/run-lock.js';
 
@@ -51,7 +51,9 @@ function resumedFlags(given: FlagValues, resume: string): FlagValues {
     label: resume,
     hint: 'wait for that run to finish (or stop it), then resume',
   });
-  const ck = readCheckpointState(resume);
+  const read = readCheckpointState(resume);
+  // a checkpoint written before an option existed ran with that option's old behaviour (e.g. --chat-think keep)
+  const ck = { ...read, state: { ...read.state, options: { ...OPTION_BEFORE_IT_EXISTED, ...read.state.options } } };
   const byField = new Map(Object.keys(TRAIN_FLAGS).map((f) => [camel(f), f]));
   const givenFields: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(given)) givenFields[camel(k)] = v;

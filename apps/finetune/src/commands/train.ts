@@ -2,7 +2,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { trainableReport } from '@tslora/lora';
-import { SingleBar } from 'cli-progress';
 import type { Command } from '../cli/command.js';
 import { encodeRecords } from '../data/format.js';
 import { type JsonlSource, readJsonl, resolveDataPaths, TRAIN_DATA, VALID_DATA } from '../data/jsonl.js';
@@ -12,6 +11,7 @@ import { writeReports } from '../report/write.js';
 import { initBackend, openSession } from '../session.js';
 import { checkTrainInputs, outputSizeNote } from '../train/limits.js';
 import { TRAIN_FLAGS, type TrainOptions } from '../train/options.js';
+import { TrainProgress } from '../train/progress.js';
 import { resumeCommand } from '../train/resume.js';
 import { lockTrainRun } from '../train/run-lock.js';
 import { watchStopSignals } from '../train/stop.js';
@@ -26,6 +26,7 @@ export function loadTrainData(o: TrainOptions, tok: Parameters<typeof encodeReco
       maxSeqLen: o.maxSeqLen,
       maskPrompt: o.maskPrompt,
       strict: o.strict,
+      chatThink: o.chatThink,
     });
     if (r.truncated)
       note(`note: ${file}: ${r.truncated} of ${r.examples.length} samples truncated to --max-seq-len ${o.maxSeqLen}`);
@@ -47,8 +48,11 @@ const RUN_OUTPUTS = [
   'report.html',
 ];
 
+/** The loop's result, plus what the report needs beyond it (the demo writes its own report). */
+export type RunTrainResult = TrainResult & { baselineVal: number | undefined; started: Date };
+
 /** Runs one training job holding its output locks (train/run-lock.ts) from before anything is written to every exit. */
-export async function runTrain(o: TrainOptions, io: Parameters<Command['run']>[1]): Promise<TrainResult> {
+export async function runTrain(o: TrainOptions, io: Parameters<Command['run']>[1]): Promise<RunTrainResult> {
   const shape = checkTrainInputs(o); // refusals before the model loads and before --out is touched
   const release = lockTrainRun(o, io.note);
   try {
@@ -62,7 +66,7 @@ async function runTrainLocked(
   o: TrainOptions,
   io: Parameters<Command['run']>[1],
   shape: ReturnType<typeof checkTrainInputs>,
-): Promise<TrainResult> {
+): Promise<RunTrainResult> {
   if (!o.resume) checkOutDir(o.out, o.force);
   // A run killed while writing report.html or metrics leaves the atomic write's temp file behind.
   removeStaleTemps(o.out, RUN_OUTPUTS);
@@ -77,14 +81,9 @@ async function runTrainLocked(
   if (!o.resume) for (const f of RUN_OUTPUTS) fs.rmSync(path.join(o.out, f), { recursive: true, force: true });
   fs.mkdirSync(o.out, { recursive: true });
   const stop = watchStopSignals(io.note);
-  const bar =
-    !io.json && process.stderr.isTTY
-      ? new SingleBar({
-          format: 'step {value}/{total} | loss {loss} | lr {lr} | {tps} tok/s | ETA {eta_formatted}',
-          stream: process.stderr,
-          hideCursor: true,
-        })
-      : undefined;
+  const hasValid = (data.valid?.length ?? 0) > 0;
+  const progress = new TrainProgress(io, process.stderr.isTTY === true, { evalEvery: o.evalEvery, hasValid });
+  let baselineVal: number | undefined;
   const dataStats = {
     train_samples: data.train.length,
     valid_samples: data.valid?.length ?? 0,
@@ -92,6 +91,7 @@ async function runTrainLocked(
     train_tokens: data.train.reduce((n, e) => n + e.ids.length, 0),
   };
   let trainableText = '';
+  const started = new Date();
   const report = (
     rows: Parameters<typeof writeReports>[1]['metrics'],
     final: Record<string, number | string | undefined> = {},
@@ -104,25 +104,21 @@ async function runTrainLocked(
       metrics: rows,
       final,
       samples: [],
+      baselineVal,
+      started,
     });
   try {
     const result = await train(s, { train: data.train, valid: data.valid, padId }, o, io, {
-      onStep: (m, total) => {
-        if (!trainableText) trainableText = trainableReport(s.model).text;
-        if (bar) {
-          if (m.step === 1 || !bar.getTotal()) bar.start(total, m.step - 1);
-          bar.update(m.step, { loss: m.loss.toFixed(4), lr: m.lr.toExponential(2), tps: m.tokens_per_s.toFixed(0) });
-        } else if (!io.json && (m.step % 10 === 0 || m.step === total)) {
-          io.note(
-            `step ${m.step}/${total}  loss ${m.loss.toFixed(4)}${m.val_loss === undefined ? '' : `  val ${m.val_loss.toFixed(4)}`}  lr ${m.lr.toExponential(2)}  ${m.tokens_per_s.toFixed(0)} tok/s`,
-          );
-        }
+      onStart: (st) => {
+        trainableText = trainableReport(s.model).text;
+        baselineVal = progress.start(st, s.model, data);
       },
+      onStep: (m, total) => progress.step(m, total),
       onEval: (rows) => report(rows),
       shouldStop: () => stop.signal !== undefined,
       saveNow: () => stop.saveNow,
     });
-    bar?.stop();
+    progress.stop();
     if (!stop.saveNow)
       report(result.metrics, {
         steps: result.steps,
@@ -130,9 +126,9 @@ async function runTrainLocked(
         val_loss: result.valLoss,
         trainable: result.trainable,
       });
-    return result;
+    return { ...result, baselineVal, started };
   } finally {
-    bar?.stop();
+    progress.stop();
     stop.dispose();
   }
 }

@@ -7,6 +7,7 @@ import { FileFormatError } from '@tslora/core-tensor';
 import type { ChatMessage, LoadedTokenizer } from '@tslora/tokenizer-inspect';
 import { IGNORE_INDEX } from '../model/loss.js';
 import type { JsonlRecord } from './jsonl.js';
+import { type ChatThink, renderForTraining } from './think.js';
 
 export interface Example {
   ids: number[];
@@ -20,6 +21,8 @@ export interface EncodeOptions {
   maskPrompt: boolean;
   /** Refuse (instead of truncate) samples longer than maxSeqLen. */
   strict?: boolean;
+  /** --chat-think: the final assistant turn's empty think block (data/think.ts). Default 'auto'. */
+  chatThink?: ChatThink;
 }
 
 const ROLES = new Set(['system', 'user', 'assistant', 'tool']);
@@ -45,7 +48,12 @@ function parseMessages(file: string, line: number, v: unknown): Message[] {
 }
 
 /** Prompt and full token ids for one record, per its format. */
-function tokenize(file: string, rec: JsonlRecord, tok: LoadedTokenizer): { prompt: number[]; full: number[] } {
+function tokenize(
+  file: string,
+  rec: JsonlRecord,
+  tok: LoadedTokenizer,
+  think: ChatThink,
+): { prompt: number[]; full: number[] } {
   const v = rec.value as Record<string, unknown>;
   if (typeof v !== 'object' || v === null || Array.isArray(v))
     throw new FileFormatError(file, `line ${rec.line} is not a JSON object`, { hint: `known formats: ${FORMATS}` });
@@ -69,10 +77,12 @@ function tokenize(file: string, rec: JsonlRecord, tok: LoadedTokenizer): { promp
       { hint: `known formats: ${FORMATS}` },
     );
   }
-  const full = tok.applyChatTemplateIds(messages);
   const last = messages[messages.length - 1] as Message;
-  if (last.role !== 'assistant') return { prompt: [], full };
-  const prompt = tok.applyChatTemplateIds(messages.slice(0, -1), { addGenerationPrompt: true });
+  if (last.role !== 'assistant') return { prompt: [], full: tok.applyChatTemplateIds(messages) };
+  const text = renderForTraining(tok, messages, think);
+  const ids = (s: string) => tok.encode(s, { addSpecialTokens: false });
+  const prompt = ids(text.prompt);
+  const full = ids(text.full);
   // The template must render the prompt as a prefix of the conversation, else masking is ill-defined.
   const isPrefix = prompt.length <= full.length && prompt.every((id, i) => id === full[i]);
   return { prompt: isPrefix ? prompt : [], full };
@@ -88,7 +98,7 @@ export function encodeRecords(
   const examples: Example[] = [];
   let truncated = 0;
   for (const rec of records) {
-    const { prompt, full } = tokenize(file, rec, tok);
+    const { prompt, full } = tokenize(file, rec, tok, opts.chatThink ?? 'auto');
     if (full.length < 2)
       throw new FileFormatError(
         file,

@@ -5,6 +5,6 @@ import { type ReportInput, reportHtml } from './html.js';
 import { lossSvg } from './loss-svg.js';
 
 export function writeReports(out: string, r: ReportInput): void {
-  writeFileAtomic(path.join(out, 'loss.svg'), lossSvg(r.metrics));
+  writeFileAtomic(path.join(out, 'loss.svg'), lossSvg(r.metrics, undefined, { baselineVal: r.baselineVal }));
   writeFileAtomic(path.join(out, 'report.html'), reportHtml(r));
 }

@@ -1,6 +1,7 @@
 // train/options.ts — every knob of a training run: one typed object, its defaults and flag specs.
 import type { FlagSpecs } from '../cli/flags.js';
 import { QUANTIZE_FLAGS } from '../cli/quantize-flags.js';
+import { CHAT_THINK_FLAG, type ChatThink } from '../data/think.js';
 import type { QuantizeMode } from '../model/frozen-base.js';
 
 export interface TrainOptions {
@@ -27,6 +28,8 @@ export interface TrainOptions {
   maxGradNorm: number;
   seed: number;
   maskPrompt: boolean;
+  /** --chat-think: the empty think block of reasoning chat templates (data/think.ts). */
+  chatThink: ChatThink;
   evalEvery: number;
   saveEvery: number;
   valBatches?: number;
@@ -40,6 +43,12 @@ export interface TrainOptions {
   strict: boolean;
   force: boolean;
 }
+
+/**
+ * What an option's value was, in effect, before the option existed: a checkpoint written then has no
+ * such key, and --resume compares against this (the template's think block was trained verbatim).
+ */
+export const OPTION_BEFORE_IT_EXISTED: Partial<TrainOptions> = { chatThink: 'keep' };
 
 /** Flag specs of `finetune train`; names map to TrainOptions fields by camel-casing. */
 export const TRAIN_FLAGS: FlagSpecs = {
@@ -80,6 +89,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
     default: false,
     help: 'no loss on prompts (only completions / final assistant turn)',
   },
+  'chat-think': CHAT_THINK_FLAG,
   'eval-every': { kind: 'int', min: 0, default: 0, help: 'validation loss every N steps (0 = only at the end)' },
   'save-every': { kind: 'int', min: 0, default: 0, help: 'checkpoint every N steps (0 = only at the end)' },
   'val-batches': { kind: 'int', min: 1, help: 'validation batches per evaluation (default all)' },

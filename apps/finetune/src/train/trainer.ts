@@ -13,7 +13,7 @@ import type { Session } from '../session.js';
 import { BatchStream } from './batches.js';
 import { loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { MetricsLog, type StepMetrics } from './metrics.js';
-import type { TrainOptions } from './options.js';
+import { OPTION_BEFORE_IT_EXISTED, type TrainOptions } from './options.js';
 import { resumeConflictError, resumeConflicts, storedOptions, totalChangeNote } from './resume.js';
 
 export interface TrainData {
@@ -22,7 +22,20 @@ export interface TrainData {
   padId: number;
 }
 
+/** What the loop knows before its first step (after setup or resume). */
+export interface TrainStart {
+  /** Steps already done (a resumed run's checkpoint step; 0 for a fresh run). */
+  step: number;
+  total: number;
+  /** Learning rate of the next step. */
+  lr: number;
+  /** One validation pass on the model as it is now (undefined without validation data). */
+  validate(): number | undefined;
+}
+
 export interface TrainHooks {
+  /** Once before the first step (the preamble: trainable parameters, data, a baseline validation loss). */
+  onStart?(start: TrainStart): void;
   /** After every logged step (progress line). */
   onStep?(m: StepMetrics, total: number): void;
   /** After every evaluation and at the end (reports). */
@@ -109,7 +122,9 @@ export async function train(
   let resumed: { dir: string; options: Record<string, unknown> } | undefined;
   if (o.resume) {
     const ck = loadCheckpoint(o.resume);
-    const conflicts = resumeConflicts(ck.state.options, o as unknown as Record<string, unknown>, false);
+    // a checkpoint written before an option existed ran with that option's old behaviour
+    const stored = { ...OPTION_BEFORE_IT_EXISTED, ...ck.state.options };
+    const conflicts = resumeConflicts(stored, o as unknown as Record<string, unknown>, false);
     if (conflicts.length) throw resumeConflictError(ck.dir, conflicts);
     for (const [name, p] of params) {
       const w = ck.weights.get(name);
@@ -153,6 +168,12 @@ export async function train(
     return r.loss;
   };
 
+  hooks.onStart?.({
+    step: state.step,
+    total,
+    lr: lrAt(state.step, { lr: o.lr, warmup: o.warmup, total, schedule: o.schedule }),
+    validate,
+  });
   const t0 = performance.now();
   let interrupted = false;
   // A resumed run that has no step left (resuming a finished run) reports the checkpoint's last values.
