@@ -78,7 +78,8 @@ const INT_RANGE: Partial<Record<GgufValueType, [number, number]>> = {
 class Bytes {
   private buf = Buffer.alloc(1 << 16);
   length = 0;
-  private room(n: number): number {
+  /** Reserves n bytes and returns the buffer to write them to and their offset (the buffer may be new). */
+  private room(n: number): [Buffer, number] {
     if (this.length + n > this.buf.length) {
       const next = Buffer.alloc(Math.max(this.buf.length * 2, this.length + n));
       this.buf.copy(next, 0, 0, this.length);
@@ -86,21 +87,24 @@ class Bytes {
     }
     const at = this.length;
     this.length += n;
-    return at;
+    return [this.buf, at];
   }
   u32(v: number): void {
-    this.buf.writeUInt32LE(v, this.room(4));
+    const [b, at] = this.room(4);
+    b.writeUInt32LE(v, at);
   }
   u64(v: number | bigint): void {
-    this.buf.writeBigUInt64LE(BigInt(v), this.room(8));
+    const [b, at] = this.room(8);
+    b.writeBigUInt64LE(BigInt(v), at);
   }
-  raw(b: Uint8Array): void {
-    this.buf.set(b, this.room(b.length));
+  raw(bytes: Uint8Array): void {
+    const [b, at] = this.room(bytes.length);
+    b.set(bytes, at);
   }
   str(s: string): void {
-    const b = Buffer.from(s, 'utf8');
-    this.u64(b.length);
-    this.raw(b);
+    const bytes = Buffer.from(s, 'utf8');
+    this.u64(bytes.length);
+    this.raw(bytes);
   }
   pad(alignment: number): void {
     this.room((alignment - (this.length % alignment)) % alignment); // Buffer.alloc zero-fills
@@ -116,37 +120,32 @@ class Bytes {
       this.str(v);
       return;
     }
+    const [b, at] = this.room(GGUF_SCALAR_SIZE[type]!);
     if (type === 'bool') {
       if (typeof v !== 'boolean') throw bad();
-      this.buf.writeUInt8(v ? 1 : 0, this.room(1));
-      return;
-    }
-    if (type === 'float32' || type === 'float64') {
+      b.writeUInt8(v ? 1 : 0, at);
+    } else if (type === 'float32' || type === 'float64') {
       if (typeof v !== 'number') throw bad();
-      if (type === 'float32') this.buf.writeFloatLE(v, this.room(4));
-      else this.buf.writeDoubleLE(v, this.room(8));
-      return;
-    }
-    if (typeof v !== 'number' && typeof v !== 'bigint') throw bad();
-    if (type === 'uint64' || type === 'int64') {
-      if (typeof v === 'number' && !Number.isSafeInteger(v)) throw bad();
+      if (type === 'float32') b.writeFloatLE(v, at);
+      else b.writeDoubleLE(v, at);
+    } else if (type === 'uint64' || type === 'int64') {
+      if ((typeof v !== 'number' || !Number.isSafeInteger(v)) && typeof v !== 'bigint') throw bad();
       const big = BigInt(v);
       const ok = type === 'uint64' ? big >= 0n && big < 1n << 64n : big >= -(1n << 63n) && big < 1n << 63n;
       if (!ok) throw bad();
-      if (type === 'uint64') this.buf.writeBigUInt64LE(big, this.room(8));
-      else this.buf.writeBigInt64LE(big, this.room(8));
-      return;
+      if (type === 'uint64') b.writeBigUInt64LE(big, at);
+      else b.writeBigInt64LE(big, at);
+    } else {
+      const [lo, hi] = INT_RANGE[type]!;
+      const n = typeof v === 'number' || typeof v === 'bigint' ? Number(v) : Number.NaN;
+      if (!Number.isInteger(n) || n < lo || n > hi) throw bad();
+      if (type === 'uint8') b.writeUInt8(n, at);
+      else if (type === 'int8') b.writeInt8(n, at);
+      else if (type === 'uint16') b.writeUInt16LE(n, at);
+      else if (type === 'int16') b.writeInt16LE(n, at);
+      else if (type === 'uint32') b.writeUInt32LE(n, at);
+      else b.writeInt32LE(n, at);
     }
-    const [lo, hi] = INT_RANGE[type]!;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < lo || n > hi) throw bad();
-    const at = this.room(GGUF_SCALAR_SIZE[type]!);
-    if (type === 'uint8') this.buf.writeUInt8(n, at);
-    else if (type === 'int8') this.buf.writeInt8(n, at);
-    else if (type === 'uint16') this.buf.writeUInt16LE(n, at);
-    else if (type === 'int16') this.buf.writeInt16LE(n, at);
-    else if (type === 'uint32') this.buf.writeUInt32LE(n, at);
-    else this.buf.writeInt32LE(n, at);
   }
   bytes(): Buffer {
     return this.buf.subarray(0, this.length);
