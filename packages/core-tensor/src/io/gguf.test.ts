@@ -132,6 +132,15 @@ describe('GGUF round trip', () => {
       ['t.strs', { type: 'array', itemType: 'string', value: ['Ġthe', '你好', '🙂', '', '<|im_end|>'] }],
       ['t.i32s', { type: 'array', itemType: 'int32', value: [1, 3, 4, -1] }],
       ['t.empty', { type: 'array', itemType: 'float32', value: [] }],
+      // > 64 KiB of header: the builder grows its buffer mid-value
+      [
+        't.many',
+        {
+          type: 'array',
+          itemType: 'string',
+          value: Array.from({ length: 6000 }, (_, i) => `tok${i}${'x'.repeat(i % 23)}`),
+        },
+      ],
       ['general.alignment', { type: 'uint32', value: 64 }],
     ]);
     const rng = new Random(5);
