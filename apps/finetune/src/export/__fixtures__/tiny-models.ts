@@ -4,7 +4,7 @@ import path from 'node:path';
 import { encodeF32, noGrad, Random, SafetensorsFile, Tensor, writeSafetensors } from '@tslora/core-tensor';
 import { applyLora, loraModules, saveAdapter } from '@tslora/lora';
 import { createTinyCheckpoint, TINY_DEFAULTS, type TinyOptions } from '../../model/init.js';
-import { openSession } from '../../session.js';
+import { openSession, type Session } from '../../session.js';
 
 /**
  * Qwen2: tied embeddings, q/k/v biases, GQA (4 heads, 2 kv heads). Qwen3: untied, q/k norms,
@@ -50,21 +50,24 @@ export function tinyCheckpoint(dir: string, o: TinyOptions): string {
 }
 
 /** A PEFT adapter on every projection of `modelDir` with A and B drawn at random (B non-zero, unlike a fresh one). */
-export function randomAdapter(modelDir: string, dir: string, opts: { useRslora: boolean; seed: number }): string {
+export function randomAdapter(
+  modelDir: string,
+  dir: string,
+  opts: { useRslora: boolean; seed: number; std?: number },
+): string {
   const s = openSession(modelDir);
   const { config } = applyLora(s.model, { r: 4, alpha: 8, useRslora: opts.useRslora, targetModules: 'all-linear' });
   const rng = new Random(opts.seed);
   for (const [, m] of loraModules(s.model)) {
-    rng.fillNormal(m.lora_A.weight.f32, 0, 0.3);
-    rng.fillNormal(m.lora_B.weight.f32, 0, 0.3);
+    rng.fillNormal(m.lora_A.weight.f32, 0, opts.std ?? 0.3);
+    rng.fillNormal(m.lora_B.weight.f32, 0, opts.std ?? 0.3);
   }
   fs.mkdirSync(dir, { recursive: true });
   saveAdapter(dir, s.model, config);
   return dir;
 }
 
-/** tslora's logits of the last position of `ids`, for the checkpoint (+ adapter) at `modelDir`. */
-export function tsloraLastLogits(modelDir: string, ids: readonly number[], adapterDir?: string): Float32Array {
-  const s = openSession(modelDir, adapterDir);
+/** tslora's logits of the last position of `ids` (B=1), for a loaded session. */
+export function tsloraLastLogits(s: Session, ids: readonly number[]): Float32Array {
   return noGrad(() => s.model.lastLogits(Tensor.int(ids, [1, ids.length]))).f32.slice();
 }
