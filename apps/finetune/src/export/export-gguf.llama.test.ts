@@ -203,7 +203,7 @@ describe('greedy generation', () => {
 
 describe('adapters in llama.cpp', () => {
   it(
-    "--lora-only applied by llama.cpp to the base gives the merged export's logits (f16: 1e-2, f32: 1e-3)",
+    "--lora-only applied by llama.cpp to the base gives the merged export's logits (f32: 1e-4, f16: 3e-2)",
     async () => {
       // An f32 base, so the merged weights are rounded once (by the export), as llama.cpp's on-the-fly
       // W·x + s·B·(A·x) never rounds them; a bf16 base would add merge's bf16 rounding on one side only.
@@ -211,8 +211,11 @@ describe('adapters in llama.cpp', () => {
       randomAdapter(base, at('lora'), { useRslora: true, seed: 3, std: 0.15 }); // rsLoRA: exercises alpha·√r
       mergeCheckpoint({ modelDir: base, adapterDir: at('lora'), outDir: at('merged'), dtype: 'auto' });
       const ids = session('qwen3').tokenizer.encode(PROMPT);
-      const tol = { f16: TOL.f16, f32: 1e-3 };
-      for (const type of ['f16', 'f32'] as const) {
+      // f32: the adapter file itself (names, dims, alpha·√r) with nothing rounded. f16: both sides round
+      // independently (the merged file rounds W + ΔW once, the base and adapter files round W, A and B),
+      // so the bound is about twice the single-export f16 error.
+      const tol = { f32: 1e-4, f16: 3e-2 };
+      for (const type of ['f32', 'f16'] as const) {
         exportModelGguf({ modelDir: at('merged'), out: at(`merged.${type}.gguf`), type });
         exportModelGguf({ modelDir: base, out: at(`base.${type}.gguf`), type });
         exportLoraGguf({ modelDir: base, adapterDir: at('lora'), out: at(`lora.${type}.gguf`), type });
