@@ -272,6 +272,16 @@ describe('finetune export --force', () => {
       bytes: fs.statSync(out).size,
     });
     expect(bytesOf(out).subarray(0, 4).toString()).toBe('GGUF');
+    // bf16 from a bf16 checkpoint: the checkpoint's own bits, no rounding
+    const g = GgufFile.open(out);
+    const r = CheckpointReader.open(at('qwen2'));
+    const embd = Buffer.from(r.readBytes('model.embed_tokens.weight'));
+    expect([g.info('token_embd.weight').type, Buffer.from(g.readBytes('token_embd.weight')).equals(embd)]).toEqual([
+      'BF16',
+      true,
+    ]);
+    r.close();
+    g.close();
     expect(fs.readdirSync(root).filter((f) => f.startsWith('.'))).toEqual([]);
   });
 });

@@ -85,8 +85,9 @@ export function planTensors(config: QwenConfig, shapes: ReadonlyMap<string, read
       );
     plan.push({ hf, name: ggufTensorName(hf)!, dims, type: ggml });
   }
+  const placed = new Set(hfNames);
   const unplaced = [...shapes.keys()].filter(
-    (n) => !hfNames.includes(n) && !(n === 'lm_head.weight' && config.tieWordEmbeddings),
+    (n) => !placed.has(n) && !(n === 'lm_head.weight' && config.tieWordEmbeddings),
   );
   if (unplaced.length > 0)
     throw new TsloraError(
