@@ -27,6 +27,9 @@ const PROMPT = 'The quick brown fox jumps over the lazy dog. 你好';
 /** llama.cpp's KV cache is F16 by default: keep it F32 so the comparison measures the weights alone. */
 const EXACT_CONTEXT = {
   contextSize: 256,
+  // One thread: llama.cpp's workers spin-wait on each other, which on a loaded 2-core machine turned
+  // 20 greedy tokens from 0.5 s into 35 s; a tiny model gains nothing from a second thread.
+  threads: 1,
   flashAttention: false,
   experimentalKvCacheKeyType: 'F32',
   experimentalKvCacheValueType: 'F32',
