@@ -16,6 +16,34 @@ export {
   isGradBuffer,
   releaseGradBuffer,
 } from './grad-pool.js';
+export {
+  decodeGgml,
+  dequantizeQ8_0,
+  encodeGgml,
+  type GgmlType,
+  ggmlBlockSize,
+  ggmlBytes,
+  ggmlTypeFromId,
+  ggmlTypeId,
+  QK8_0,
+  quantizeQ8_0,
+} from './io/ggml-quant.js';
+export { GgufFile } from './io/gguf-read.js';
+export {
+  GGML_MAX_DIMS,
+  GGML_MAX_NAME,
+  GGUF_DEFAULT_ALIGNMENT,
+  GGUF_MAGIC,
+  GGUF_VALUE_TYPES,
+  GGUF_VERSION,
+  type GgufMetaValue,
+  type GgufScalar,
+  type GgufScalarType,
+  type GgufTensorLayout,
+  type GgufTensorSpec,
+  type GgufValueType,
+  GgufWriter,
+} from './io/gguf-write.js';
 export * from './io/json-file.js';
 export * from './io/output-dir.js';
 export * from './io/output-lock.js';

@@ -51,7 +51,10 @@ export {
   type MergeCheckpointOptions,
   type MergeOutDType,
   type MergeSummary,
+  type MergeTarget,
   mergeCheckpoint,
+  mergeTensor,
+  planTargets as planMergeTargets,
 } from './merge-checkpoint.js';
 export { fromPeftConfig, type PeftConfigExtras, peftJson, toPeftConfig } from './peft-config.js';
 export { formatTrainable, type TrainableReport, trainableReport } from './report.js';

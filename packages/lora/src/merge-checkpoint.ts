@@ -80,13 +80,22 @@ function checkOutDir(o: MergeCheckpointOptions): void {
   checkDir(o.outDir, o.force, 'choose an empty or new directory, or set the force option to replace it');
 }
 
-interface Target {
+/** The adapter pair merged into one base weight. */
+export interface MergeTarget {
   A: Tensor;
   B: Tensor;
 }
+type Target = MergeTarget;
 
-/** Maps base tensor names to their adapter pair; every adapter module must hit a float (out,in) weight. */
-function planTargets(reader: CheckpointReader, adapter: AdapterContents, adapterFile: string): Map<string, Target> {
+/**
+ * Maps base tensor names to their adapter pair; every adapter module must hit a float (out,in) weight,
+ * else a FileFormatError names each misfit. `finetune export` plans its on-the-fly merge with it too.
+ */
+export function planTargets(
+  reader: CheckpointReader,
+  adapter: AdapterContents,
+  adapterFile: string,
+): Map<string, Target> {
   const problems: string[] = [];
   const targets = new Map<string, Target>();
   for (const [path, pair] of adapter.modules) {
@@ -130,15 +139,33 @@ function outputBytes(
 ): Uint8Array {
   const info = reader.get(name).info;
   if (!target) return outDtype === info.dtype ? reader.readBytes(name) : encodeF32(reader.readF32(name), outDtype);
-  const W = reader.readF32(name);
+  const { values, maxAbsDelta } = mergeTensor(reader.readF32(name), target, scaling, outDtype, name, info.shape);
+  stats.maxAbsDelta = Math.max(stats.maxAbsDelta, maxAbsDelta);
+  stats.merged += 1;
+  return encodeF32(values, outDtype);
+}
+
+/**
+ * One merged weight exactly as `merge` writes it: W + scaling·B·A in f32, rounded once to `dtype`
+ * (returned as the f32 values of that dtype), refused if any value is non-finite. Also returns the
+ * largest |scaling·B·A| element (before rounding).
+ */
+export function mergeTensor(
+  W: Float32Array,
+  target: MergeTarget,
+  scaling: number,
+  dtype: DType,
+  name: string,
+  shape: readonly number[],
+): { values: Float32Array; maxAbsDelta: number } {
   const out = W.slice();
   addLoraDelta(out, target.A, target.B, scaling, 1);
+  let maxAbsDelta = 0;
   for (let i = 0; i < out.length; i++)
-    stats.maxAbsDelta = Math.max(stats.maxAbsDelta, Math.abs((out[i] as number) - (W[i] as number)));
-  roundToDType(out, outDtype === 'bf16' || outDtype === 'f16' ? outDtype : 'f32');
-  checkFinite(out, name, info.shape, 'merge');
-  stats.merged += 1;
-  return encodeF32(out, outDtype);
+    maxAbsDelta = Math.max(maxAbsDelta, Math.abs((out[i] as number) - (W[i] as number)));
+  roundToDType(out, dtype === 'bf16' || dtype === 'f16' ? dtype : 'f32');
+  checkFinite(out, name, shape, 'merge');
+  return { values: out, maxAbsDelta };
 }
 
 /** Writes one output safetensors file (same name and tensors as the input file), streaming tensor by tensor. */

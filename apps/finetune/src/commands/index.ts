@@ -3,6 +3,7 @@ import type { Command } from '../cli/command.js';
 import { demoCommand } from './demo.js';
 import { evalCommand } from './eval.js';
 import { explainCommand } from './explain.js';
+import { exportCommand } from './export.js';
 import { generateCommand } from './generate.js';
 import { initTiny } from './init-tiny.js';
 import { inspectCommand } from './inspect.js';
@@ -13,6 +14,7 @@ export const COMMANDS: readonly Command[] = [
   initTiny,
   trainCommand,
   mergeCommand,
+  exportCommand,
   evalCommand,
   generateCommand,
   inspectCommand,

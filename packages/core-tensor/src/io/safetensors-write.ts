@@ -25,7 +25,7 @@ const DTYPE_RANK = new Map(ALL_DTYPES.map((d, i) => [d, ALL_DTYPES.length - i]))
 
 const WRITE_CHUNK = 1 << 30; // a single write is capped near 2 GiB
 
-function ioFailure(path: string, what: string, e: unknown): TsloraError {
+export function ioFailure(path: string, what: string, e: unknown): TsloraError {
   const code = (e as NodeJS.ErrnoException).code ?? String(e);
   return new TsloraError(`${path}: ${what} failed (${code})`, {
     hint: 'check that the directory exists, is writable and has free space',
@@ -34,20 +34,20 @@ function ioFailure(path: string, what: string, e: unknown): TsloraError {
   });
 }
 
-function writeAll(fd: number, bytes: Uint8Array): void {
+export function writeAll(fd: number, bytes: Uint8Array): void {
   for (let done = 0; done < bytes.length; ) {
     done += fs.writeSync(fd, bytes, done, Math.min(WRITE_CHUNK, bytes.length - done));
   }
 }
 
 /** A hidden temp path in the same directory as `path`, so the final rename stays on one file system. */
-function tempPathFor(path: string): string {
+export function tempPathFor(path: string): string {
   const dir = nodePath.dirname(path);
   return nodePath.join(dir, `.${nodePath.basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
 }
 
 /** fsyncs the directory so the rename itself survives a crash; some file systems refuse, which is harmless. */
-function syncDir(dir: string): void {
+export function syncDir(dir: string): void {
   let fd: number | undefined;
   try {
     fd = fs.openSync(dir, 'r');
