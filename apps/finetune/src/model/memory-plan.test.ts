@@ -42,6 +42,17 @@ describe('memoryPlan', () => {
     // exact: embedding + untied lm_head + norms + q/k/v biases
     expect(int4.exactBytes).toBe(4 * (2 * 152064 * 3584 + 28 * 2 * 3584 + 3584 + 28 * (3584 + 2 * 512)));
     expect(int4.scratchBytes).toBe(4 * (1 << 25));
+    // onnxruntime's MatMulNBits sessions hold their own copy of each int weight; f32/bf16 have none
+    expect(int4.kernelBytes).toBe(int4.frozenProjectionBytes);
+    expect(memoryPlan(QWEN25_7B, { ...base, quantize: { mode: 'bf16', groupSize: 128 } }).kernelBytes).toBe(0);
+    expect(int4.totalBytes).toBe(
+      int4.frozenProjectionBytes +
+        int4.exactBytes +
+        int4.scratchBytes +
+        int4.kernelBytes +
+        int4.loraTrainingBytes +
+        int4.activationBytes,
+    );
   });
 
   it('grad checkpointing keeps one layer plus the layer inputs', () => {
