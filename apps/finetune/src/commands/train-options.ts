@@ -7,6 +7,7 @@ import { foreignFlagHint } from '../cli/flag-aliases.js';
 import { checkValue, type FlagValues, usageError, withDefaults } from '../cli/flags.js';
 import { quantizeFrom } from '../cli/quantize-flags.js';
 import { readCheckpointState } from '../train/checkpoint.js';
+import { checkResumePath } from '../train/limits.js';
 import { camel, OPTION_BEFORE_IT_EXISTED, TRAIN_FLAGS, type TrainOptions } from '../train/options.js';
 import { resumeConflictError, resumeConflicts, runDirOf } from '../train/resume.js';
 import { resumeRunDir } from '../train/run-lock.js';
@@ -46,6 +47,7 @@ function readConfigFile(file: string): FlagValues {
  * --out defaults to the run directory holding the checkpoint.
  */
 function resumedFlags(given: FlagValues, resume: string): FlagValues {
+  checkResumePath(resume);
   // a run still being written has no committed checkpoint yet (or a moving one): say who writes it
   refuseIfBeingWritten(resumeRunDir(resume), {
     label: resume,

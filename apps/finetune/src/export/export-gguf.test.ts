@@ -236,7 +236,7 @@ describe('finetune export refusals: exit 2, one error line and a hint, nothing w
   it('an adapter for another model, --out existing or a directory, --lora-only without --adapter', async () => {
     await refused(
       ['--model', at('qwen2'), '--adapter', at('qwen3-lora'), '--out', at('x.gguf')],
-      /does not fit the checkpoint .*self_attn\.q_proj\.weight is \[64, 64\] but the adapter needs \[128, 64\]/,
+      /does not fit the checkpoint .* 14 problems: .*self_attn\.k_proj\.weight is \[32, 64\] but the adapter needs \[64, 64\];.* and 9 more/,
     );
     await refused(
       ['--model', at('qwen2'), '--adapter', at('qwen3-lora'), '--lora-only', '--out', at('x.gguf')],

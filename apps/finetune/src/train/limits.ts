@@ -79,15 +79,18 @@ export function checkRunShape(c: QwenConfig, o: TrainOptions): RunShape {
  * a directory (a file or a typo would otherwise fail only after --out exists).
  */
 export function checkTrainInputs(o: TrainOptions): RunShape {
-  if (o.resume !== undefined) {
-    const st = fs.statSync(o.resume, { throwIfNoEntry: false });
-    if (!st?.isDirectory())
-      throw usageError(
-        `--resume ${o.resume} ${st ? 'is a file' : 'does not exist'}`,
-        'pass a run directory (its --out) or one of its checkpoints/step-N directories',
-      );
-  }
+  if (o.resume !== undefined) checkResumePath(o.resume);
   return checkRunShape(readConfig(o.model), o);
+}
+
+/** --resume must name a directory (a file or a typo is refused before anything is read or written). */
+export function checkResumePath(resume: string): void {
+  const st = fs.statSync(resume, { throwIfNoEntry: false });
+  if (!st?.isDirectory())
+    throw usageError(
+      `--resume ${resume} ${st ? 'is a file' : 'does not exist'}`,
+      'pass a run directory (its --out) or one of its checkpoints/step-N directories',
+    );
 }
 
 /** Bytes a run writes into --out: each kept checkpoint holds the weights, AdamW m and v (and the adapter). */

@@ -139,6 +139,23 @@ export function staleReason(r: LockRecord): string | undefined {
   return undefined;
 }
 
+/** mkdir -p of the output's parent; one that runs into a file (`--out data.jsonl/run`) is a user's mistake, exit 2. */
+function makeParent(out: string, dir: string): string | undefined {
+  try {
+    return fs.mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EEXIST' && code !== 'ENOTDIR') throw e;
+    let file = dir;
+    while (fs.existsSync(path.dirname(file)) && !fs.existsSync(file)) file = path.dirname(file);
+    while (!fs.existsSync(file)) file = path.dirname(file);
+    throw new TsloraError(`output path ${out} is inside ${file}, which is a file`, {
+      hint: 'choose a directory path for --out',
+      exitCode: 2,
+    });
+  }
+}
+
 /** The refusal of a second writer (exit 2), naming the live one. */
 function beingWritten(label: string, owner: LockRecord, file: string, hint: string | undefined): TsloraError {
   const here = owner.host === os.hostname();
@@ -191,7 +208,7 @@ export class OutputLock {
    */
   static acquire(out: string, o: OutputLockOptions): OutputLock {
     const file = lockPathFor(out);
-    const createdParent = fs.mkdirSync(path.dirname(file), { recursive: true });
+    const createdParent = makeParent(out, path.dirname(file));
     const record: LockRecord = {
       pid: process.pid,
       host: os.hostname(),
