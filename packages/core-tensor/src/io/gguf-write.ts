@@ -1,10 +1,9 @@
 // io/gguf-write.ts — streaming GGUF v3 writer: header, typed metadata, tensor infos, aligned tensor data; atomic.
 
 import fs from 'node:fs';
-import nodePath from 'node:path';
 import { TsloraError } from '../errors.js';
 import { type GgmlType, ggmlBlockSize, ggmlBytes, ggmlTypeId } from './ggml-quant.js';
-import { ioFailure, syncDir, tempPathFor, writeAll } from './safetensors-write.js';
+import { commitTempFile, discardTempFile, ioFailure, tempPathFor, writeAll } from './safetensors-write.js';
 
 /** "GGUF" read as a little-endian u32. */
 export const GGUF_MAGIC = 0x46554747;
@@ -315,28 +314,14 @@ export class GgufWriter {
       this.abort();
       throw fail(this.path, `commit() with ${missing} tensors unwritten (next: ${first}); nothing was written`);
     }
-    try {
-      fs.fsyncSync(this.fd);
-      fs.closeSync(this.fd);
-      this.fd = undefined;
-      fs.renameSync(this.tmp, this.path);
-    } catch (e) {
-      this.abort();
-      throw ioFailure(this.path, 'committing', e);
-    }
-    syncDir(nodePath.dirname(this.path));
+    const fd = this.fd;
+    this.fd = undefined;
+    commitTempFile(fd, this.tmp, this.path);
   }
 
   /** Closes and removes the temp file; `path` is left as it was. Safe to call more than once. */
   abort(): void {
-    if (this.fd !== undefined) {
-      try {
-        fs.closeSync(this.fd);
-      } catch {
-        // already unusable; removing the temp file is what matters
-      }
-      this.fd = undefined;
-    }
-    fs.rmSync(this.tmp, { force: true });
+    discardTempFile(this.fd, this.tmp);
+    this.fd = undefined;
   }
 }

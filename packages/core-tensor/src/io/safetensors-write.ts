@@ -46,6 +46,36 @@ export function tempPathFor(path: string): string {
   return nodePath.join(dir, `.${nodePath.basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
 }
 
+/**
+ * The last step of an atomic write: fsync and close `fd` (the open temp file `tmp`), rename it onto
+ * `path`, fsync the directory. On any failure the temp file is removed and `path` is left as it was.
+ */
+export function commitTempFile(fd: number, tmp: string, path: string): void {
+  let open = true;
+  try {
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    open = false;
+    fs.renameSync(tmp, path);
+  } catch (e) {
+    discardTempFile(open ? fd : undefined, tmp);
+    throw ioFailure(path, 'committing', e);
+  }
+  syncDir(nodePath.dirname(path));
+}
+
+/** Closes `fd` if given (ignoring errors: it may be unusable already) and removes the temp file. */
+export function discardTempFile(fd: number | undefined, tmp: string): void {
+  if (fd !== undefined) {
+    try {
+      fs.closeSync(fd);
+    } catch {
+      // already unusable; removing the temp file is what matters
+    }
+  }
+  fs.rmSync(tmp, { force: true });
+}
+
 /** fsyncs the directory so the rename itself survives a crash; some file systems refuse, which is harmless. */
 export function syncDir(dir: string): void {
   let fd: number | undefined;
@@ -223,29 +253,15 @@ export class SafetensorsWriter {
         { exitCode: 1 },
       );
     }
-    try {
-      fs.fsyncSync(this.fd);
-      fs.closeSync(this.fd);
-      this.fd = undefined;
-      fs.renameSync(this.tmp, this.path);
-    } catch (e) {
-      this.abort();
-      throw ioFailure(this.path, 'committing', e);
-    }
-    syncDir(nodePath.dirname(this.path));
+    const fd = this.fd;
+    this.fd = undefined;
+    commitTempFile(fd, this.tmp, this.path);
   }
 
   /** Closes and removes the temp file; `path` is left as it was. Safe to call more than once. */
   abort(): void {
-    if (this.fd !== undefined) {
-      try {
-        fs.closeSync(this.fd);
-      } catch {
-        // already unusable; removing the temp file below is what matters
-      }
-      this.fd = undefined;
-    }
-    fs.rmSync(this.tmp, { force: true });
+    discardTempFile(this.fd, this.tmp);
+    this.fd = undefined;
   }
 }
 
