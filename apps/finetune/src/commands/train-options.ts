@@ -47,12 +47,12 @@ function readConfigFile(file: string): FlagValues {
  * --out defaults to the run directory holding the checkpoint.
  */
 function resumedFlags(given: FlagValues, resume: string): FlagValues {
-  checkResumePath(resume);
-  // a run still being written has no committed checkpoint yet (or a moving one): say who writes it
+  // a run still being written may not exist yet, or has a moving checkpoint: say who writes it, first
   refuseIfBeingWritten(resumeRunDir(resume), {
     label: resume,
     hint: 'wait for that run to finish (or stop it), then resume',
   });
+  checkResumePath(resume);
   const read = readCheckpointState(resume);
   // a checkpoint written before an option existed ran with that option's old behaviour (e.g. --chat-think keep)
   const ck = { ...read, state: { ...read.state, options: { ...OPTION_BEFORE_IT_EXISTED, ...read.state.options } } };
