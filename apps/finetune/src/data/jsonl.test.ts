@@ -2,8 +2,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { TsloraError } from '@tslora/core-tensor';
 import { afterAll, describe, expect, it } from 'vitest';
+import { expectRefusal } from '../../test/refusal.js';
 import { EVAL_DATA, readJsonl, resolveDataPaths, resolveEvalPath, VALID_DATA } from './jsonl.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'jsonl-'));
@@ -15,16 +15,7 @@ const dir = (name: string, files: string[]) => {
   return d;
 };
 
-function refusal(fn: () => unknown): TsloraError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(TsloraError);
-    expect((e as TsloraError).exitCode).toBe(2);
-    return e as TsloraError;
-  }
-  throw new Error('not refused');
-}
+const refusal = expectRefusal;
 
 describe('readJsonl: a path that is not a JSONL file', () => {
   it('a missing --valid file: the hint is about --valid, not --data', () => {

@@ -2,23 +2,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { TsloraError } from '@tslora/core-tensor';
 import { afterAll, describe, expect, it } from 'vitest';
+import { expectRefusal } from '../../test/refusal.js';
 import { readConfig } from './load.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'load-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function refusal(fn: () => unknown): TsloraError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(TsloraError);
-    expect((e as TsloraError).exitCode).toBe(2);
-    return e as TsloraError;
-  }
-  throw new Error('not refused');
-}
+const refusal = expectRefusal;
 
 describe('readConfig: the --model directory', () => {
   it('a weights file instead of its directory: "is a file; pass its directory", naming the directory', () => {

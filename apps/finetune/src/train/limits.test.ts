@@ -3,9 +3,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { TsloraError } from '@tslora/core-tensor';
 import { applyLora } from '@tslora/lora';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectRefusal } from '../../test/refusal.js';
 import type { Io } from '../cli/command.js';
 import { runTrain } from '../commands/train.js';
 import { resolveTrainOptions } from '../commands/train-options.js';
@@ -43,17 +43,7 @@ function appliedCount(o: TrainOptions): number {
   return model.trainableParameters().reduce((s, [, p]) => s + p.size, 0);
 }
 
-function refusal(fn: () => unknown): TsloraError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(TsloraError);
-    expect((e as TsloraError).exitCode).toBe(2);
-    expect((e as TsloraError).hint).toBeTruthy();
-    return e as TsloraError;
-  }
-  throw new Error('not refused');
-}
+const refusal = (fn: () => unknown) => expectRefusal(fn, { hint: true });
 
 describe('checkRunShape', () => {
   it.each<Record<string, string | number>>([

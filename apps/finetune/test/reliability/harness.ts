@@ -72,6 +72,11 @@ export function startCli(
         env: childEnv(opts.env),
       })
     : spawn(process.execPath, nodeArgs, { cwd: opts.cwd ?? REPO, env: childEnv(opts.env) });
+  return collectChild(proc, t0);
+}
+
+/** A spawned child's output so far (`seen`) and its end (`done`), timed from `t0`. */
+export function collectChild(proc: ChildProcess, t0 = performance.now()): Child & { seen(): string } {
   let stdout = '';
   let stderr = '';
   proc.stdout?.on('data', (d: Buffer) => {
@@ -82,9 +87,10 @@ export function startCli(
   });
   const done = new Promise<RunResult>((resolve, reject) => {
     proc.on('error', reject);
+    // 'close' waits for every holder of the pipes: a node outliving a killed pnpm still counts
     proc.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, ms: performance.now() - t0 }));
   });
-  return { proc, done };
+  return { proc, done, seen: () => stdout + stderr };
 }
 
 /** Runs `finetune <args>` as a child process to the end. */

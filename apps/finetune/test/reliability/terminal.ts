@@ -4,7 +4,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { shellWord } from '../../src/train/resume.js';
-import { type Child, REPO, type RunResult, sleep, waitFor } from './harness.js';
+import { type Child, collectChild, REPO, sleep, waitFor } from './harness.js';
 
 /** The environment of a user's shell: no debug stack traces. */
 function userEnv(): NodeJS.ProcessEnv {
@@ -16,24 +16,6 @@ function userEnv(): NodeJS.ProcessEnv {
 /** A started command: its output so far (`seen`) and its end (`done`). */
 export type Started = Child & { seen(): string };
 
-function collect(proc: ReturnType<typeof spawn>): Started {
-  const t0 = performance.now();
-  let stdout = '';
-  let stderr = '';
-  proc.stdout?.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  proc.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const done = new Promise<RunResult>((resolve, reject) => {
-    proc.on('error', reject);
-    // 'close' waits for every holder of the pipes: node outliving a killed pnpm still counts
-    proc.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, ms: performance.now() - t0 }));
-  });
-  return { proc, done, seen: () => stdout + stderr };
-}
-
 /** util-linux `script` (its -qfec flags) is there: the pty cases run only then. */
 export const HAVE_SCRIPT = /util-linux/.test(spawnSync('script', ['--version'], { encoding: 'utf8' }).stdout ?? '');
 
@@ -43,7 +25,7 @@ export const pnpmArgv = (args: readonly string[]): string[] => ['--silent', 'fin
 /** `pnpm --silent finetune <args>` from the repository root as the leader of a new process group (setsid). */
 export function startPnpmGroup(args: readonly string[]): Started & { signalGroup(sig: NodeJS.Signals): void } {
   const proc = spawn('pnpm', pnpmArgv(args), { cwd: REPO, env: userEnv(), detached: true });
-  return { ...collect(proc), signalGroup: (sig) => process.kill(-(proc.pid as number), sig) };
+  return { ...collectChild(proc), signalGroup: (sig) => process.kill(-(proc.pid as number), sig) };
 }
 
 /**
@@ -54,7 +36,7 @@ export function startPnpmGroup(args: readonly string[]): Started & { signalGroup
 export function startPnpmOnPty(args: readonly string[]): Started & { typeKeys(s: string): void } {
   const cmd = ['pnpm', ...pnpmArgv(args)].map(shellWord).join(' ');
   const proc = spawn('script', ['-qfec', cmd, '/dev/null'], { cwd: REPO, env: userEnv(), detached: true });
-  return { ...collect(proc), typeKeys: (s) => proc.stdin?.write(s) };
+  return { ...collectChild(proc), typeKeys: (s) => proc.stdin?.write(s) };
 }
 
 /** Pids of live processes (not zombies) whose command line has `needle` as one argument (Linux /proc). */
