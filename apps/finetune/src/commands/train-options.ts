@@ -8,7 +8,7 @@ import { checkValue, type FlagValues, usageError, withDefaults } from '../cli/fl
 import { quantizeFrom } from '../cli/quantize-flags.js';
 import { readCheckpointState } from '../train/checkpoint.js';
 import { checkResumePath } from '../train/limits.js';
-import { camel, OPTION_BEFORE_IT_EXISTED, TRAIN_FLAGS, type TrainOptions } from '../train/options.js';
+import { camel, TRAIN_FLAGS, type TrainOptions } from '../train/options.js';
 import { resumeConflictError, resumeConflicts, runDirOf } from '../train/resume.js';
 import { resumeRunDir } from '../train/run-lock.js';
 
@@ -53,9 +53,7 @@ function resumedFlags(given: FlagValues, resume: string): FlagValues {
     hint: 'wait for that run to finish (or stop it), then resume',
   });
   checkResumePath(resume);
-  const read = readCheckpointState(resume);
-  // a checkpoint written before an option existed ran with that option's old behaviour (e.g. --chat-think keep)
-  const ck = { ...read, state: { ...read.state, options: { ...OPTION_BEFORE_IT_EXISTED, ...read.state.options } } };
+  const ck = readCheckpointState(resume);
   const byField = new Map(Object.keys(TRAIN_FLAGS).map((f) => [camel(f), f]));
   const givenFields: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(given)) givenFields[camel(k)] = v;

@@ -15,6 +15,7 @@ import {
   writeSafetensors,
 } from '@tslora/core-tensor';
 import { buildDirAtomically } from '../fs-util.js';
+import { OPTION_BEFORE_IT_EXISTED } from './options.js';
 import { resumeCommand } from './resume.js';
 
 export interface TrainerState {
@@ -176,7 +177,8 @@ export function readCheckpointState(dir: string): { dir: string; state: TrainerS
     missingHint: 'resume from an earlier checkpoint',
     hint: 'resume from an earlier checkpoint',
   }) as unknown as TrainerState;
-  return { dir: d, state };
+  // a checkpoint written before an option existed ran with that option's old behaviour (--chat-think keep)
+  return { dir: d, state: { ...state, options: { ...OPTION_BEFORE_IT_EXISTED, ...state.options } } };
 }
 
 /** Reads a checkpoint; `dir` may be the run's --out (its latest checkpoint is taken) or a step dir. */

@@ -13,7 +13,7 @@ import type { Session } from '../session.js';
 import { BatchStream } from './batches.js';
 import { loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { MetricsLog, type StepMetrics } from './metrics.js';
-import { OPTION_BEFORE_IT_EXISTED, type TrainOptions } from './options.js';
+import type { TrainOptions } from './options.js';
 import { resumeConflictError, resumeConflicts, storedOptions, totalChangeNote } from './resume.js';
 
 export interface TrainData {
@@ -122,9 +122,7 @@ export async function train(
   let resumed: { dir: string; options: Record<string, unknown> } | undefined;
   if (o.resume) {
     const ck = loadCheckpoint(o.resume);
-    // a checkpoint written before an option existed ran with that option's old behaviour
-    const stored = { ...OPTION_BEFORE_IT_EXISTED, ...ck.state.options };
-    const conflicts = resumeConflicts(stored, o as unknown as Record<string, unknown>, false);
+    const conflicts = resumeConflicts(ck.state.options, o as unknown as Record<string, unknown>, false);
     if (conflicts.length) throw resumeConflictError(ck.dir, conflicts);
     for (const [name, p] of params) {
       const w = ck.weights.get(name);
